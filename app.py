@@ -1,0 +1,34 @@
+"""attnviz home: one picture of W for the sentence, the pipeline in four lines, and the pages."""
+
+import streamlit as st
+
+from attnviz import figures, ui
+
+settings = ui.setup("Home")
+st.title("attnviz: self-attention, made visible")
+st.caption(
+    "Type a sentence in the sidebar. Every page computes attention for it with NumPy, "
+    "and every number in a chart shows its exact value when you hover over it."
+)
+
+emb, trace = ui.attention(settings)
+left, right = st.columns([3, 2], gap="large")
+with left:
+    st.plotly_chart(
+        figures.weights_heatmap(trace.weights, trace.tokens, title="Attention weights W"),
+        key="home_weights",
+    )
+    st.caption(
+        "Row i shows how much word i takes from every word (the columns) to build its new, "
+        "context-aware vector; each row adds up to 1."
+    )
+with right:
+    st.subheader("The pipeline")
+    st.markdown(
+        "1. **X**: an embedding layer turns each word into a vector, independent of the others.\n"
+        "2. **W\\* = X Xᵀ**: the dot product of every pair of word vectors, a raw similarity score.\n"
+        "3. **W = softmax(W\\*)**: each row is turned into positive weights that add up to 1.\n"
+        "4. **Y = W X**: each word's new vector is the weighted average of all the word vectors."
+    )
+    st.latex(r"Y = \operatorname{softmax}\!\left(\frac{s\,X X^\top}{T}\right) X")
+    st.page_link("pages/1_Step_by_step.py", label="Walk through it step by step", icon="🪜")

@@ -1,0 +1,75 @@
+"""The command line: python -m attnviz "hi how are you" [--json] [--embedding …] [--scale …] …
+
+Computed by the same core as the pages. Errors go to stderr with exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import numpy as np
+
+from attnviz import core
+from attnviz.embeddings import KINDS, Embedded, ModelUnavailable, embedder, load_minilm
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m attnviz",
+        description="Self-attention for a sentence: W* = X Xᵀ, W = softmax(s W* / T) by rows, Y = W X.",
+    )
+    p.add_argument("sentence", help='the text, e.g. "hi how are you"')
+    p.add_argument("--json", action="store_true", help="print tokens, scores, weights and output as JSON")
+    p.add_argument("--embedding", choices=KINDS, default="static", help="where X comes from (default static)")
+    p.add_argument("--scale", choices=core.SCALES, default="none", help="multiply scores by 1 or 1/√d")
+    p.add_argument("--temperature", type=float, default=1.0, help="divide scores by T (default 1)")
+    p.add_argument("--no-special", action="store_true", help="drop [CLS] and [SEP]")
+    return p.parse_args(argv)
+
+
+def embed(text: str, kind: str) -> Embedded:
+    minilm = None if kind == "toy" else load_minilm()
+    return embedder(kind, minilm)(text)
+
+
+def weights_table(tokens: tuple[str, ...], weights: np.ndarray) -> str:
+    """W as an aligned text table: one row per query, one column per key."""
+    labels = [t if len(t) <= 10 else t[:9] + "…" for t in tokens]
+    width = max(6, *(len(t) for t in labels))
+    head = " " * width + " " + " ".join(f"{t:>{width}}" for t in labels)
+    rows = [f"{t:>{width}} " + " ".join(f"{v:>{width}.3f}" for v in row) for t, row in zip(labels, weights)]
+    return "\n".join([head, *rows])
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        emb = embed(args.sentence, args.embedding)
+        if args.no_special:
+            emb = emb.without_special()
+        trace = core.self_attention(emb.vectors, emb.tokens, scale=args.scale, temperature=args.temperature)
+    except (core.AttentionError, ModelUnavailable) as e:
+        print(f"attnviz: {e}", file=sys.stderr)
+        return 2
+    for notice in emb.notices:
+        print(f"attnviz: {notice}", file=sys.stderr)
+    if args.json:
+        out = {
+            "tokens": list(trace.tokens),
+            "scores": trace.scores.tolist(),
+            "weights": trace.weights.tolist(),
+            "output": trace.output.tolist(),
+        }
+        print(json.dumps(out, ensure_ascii=False))
+    else:
+        print(
+            f"W = softmax(s·X Xᵀ / T) by rows, s = {trace.scale:.4g}, T = {trace.temperature:g}, {emb.source}"
+        )
+        print(weights_table(trace.tokens, trace.weights))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,187 @@
+"""The attention maths, in NumPy only.
+
+The seed's walk-through, for word vectors stacked as the rows of X [n, d]:
+
+    W* = X Xᵀ                      raw scores, W*ij = xi · xj        [n, n]
+    W  = softmax_rows(W* · s / T)  each row sums to 1                [n, n]
+    Y  = W X                       row i is a weighted average of X  [n, d]
+
+s is the scale (1, the seed's plain form, or 1/√d) and T the temperature.
+The seed writes the last step as Xᵀ W; with words as *rows* of X and W normalised
+along its rows, the weighted averages are the rows of W X (the columns of Xᵀ Wᵀ).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+Scale = Literal["none", "sqrt-d"]
+SCALES: tuple[Scale, ...] = ("none", "sqrt-d")
+TEMPERATURE_RANGE = (0.05, 5.0)
+
+
+class AttentionError(ValueError):
+    """Input the maths cannot take, with a message a user can act on."""
+
+
+def softmax(z: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Numerically stable softmax: subtract the max so exp never overflows.
+
+    z: [..., n] (may hold -inf for masked entries; not a whole slice) -> same shape, sums to 1 along axis
+    """
+    z = np.asarray(z, dtype=np.float64)
+    m = np.max(z, axis=axis, keepdims=True)
+    if not np.all(np.isfinite(m)):
+        raise AttentionError(
+            "A row of scores is entirely masked (or not finite), so there is nothing to attend to."
+        )
+    e = np.exp(z - m)  # the max entry becomes exp(0) = 1, so the sum is >= 1
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def scale_factor(scale: Scale | float, d: int) -> float:
+    """'none' -> 1 (the seed), 'sqrt-d' -> 1/√d (the Transformer's), or a number as given."""
+    if isinstance(scale, str):
+        if scale == "none":
+            return 1.0
+        if scale == "sqrt-d":
+            return 1.0 / np.sqrt(d)
+        raise AttentionError(f"Unknown scale {scale!r}; use one of {', '.join(SCALES)}.")
+    if not np.isfinite(scale) or scale <= 0:
+        raise AttentionError(f"The scale must be a positive number, not {scale!r}.")
+    return float(scale)
+
+
+def causal_mask(n: int) -> np.ndarray:
+    """GPT-style mask: token i may look at tokens 0..i only.  -> [n, n] bool, True = may attend"""
+    return np.tril(np.ones((n, n), dtype=bool))
+
+
+def _check_temperature(temperature: float) -> float:
+    if not np.isfinite(temperature) or temperature <= 0:
+        raise AttentionError(f"The temperature must be a positive number, not {temperature!r}.")
+    return float(temperature)
+
+
+def masked_logits(
+    scores: np.ndarray, *, factor: float, temperature: float, mask: np.ndarray | None, tokens=()
+) -> np.ndarray:
+    """scores [..., n, m] -> scores · factor / T, with -inf where mask is False.
+
+    A row whose every entry is masked is an error that names the row.
+    """
+    logits = scores * (factor / _check_temperature(temperature))
+    if mask is None:
+        return logits
+    mask = np.asarray(mask, dtype=bool)
+    if mask.shape != scores.shape[-2:]:
+        raise AttentionError(f"The mask has shape {mask.shape}; the scores have {scores.shape[-2:]}.")
+    empty = np.flatnonzero(~mask.any(axis=-1))
+    if empty.size:
+        i = int(empty[0])
+        who = f" ({tokens[i]!r})" if i < len(tokens) else ""
+        raise AttentionError(
+            f"Row {i}{who} is fully masked: it may attend to no token, so its weights are undefined."
+        )
+    return np.where(mask, logits, -np.inf)
+
+
+@dataclass(frozen=True)
+class AttentionTrace:
+    """Every intermediate of one unparameterised self-attention, named."""
+
+    tokens: tuple[str, ...]
+    x: np.ndarray  # [n, d] the word vectors, one per row
+    scores: np.ndarray  # [n, n] raw W* = X Xᵀ, before scale and temperature
+    logits: np.ndarray  # [n, n] W* · scale / T, -inf where masked: what the softmax sees
+    weights: np.ndarray  # [n, n] W, rows sum to 1
+    output: np.ndarray  # [n, d] Y = W X
+    scale: float  # the factor applied to the scores (1 or 1/√d)
+    temperature: float
+    mask: np.ndarray | None  # [n, n] bool, True = may attend; None = all
+
+    @property
+    def n(self) -> int:
+        return len(self.tokens)
+
+    @property
+    def d(self) -> int:
+        return self.x.shape[1]
+
+
+def _check_vectors(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 2:
+        raise AttentionError(f"Expected word vectors as a 2-D array [n, d], got shape {x.shape}.")
+    if x.shape[0] == 0:
+        raise AttentionError("There are no tokens to attend over: type a sentence.")
+    if not np.all(np.isfinite(x)):
+        raise AttentionError("The word vectors contain NaN or infinite values.")
+    return x
+
+
+def self_attention(
+    x: np.ndarray,
+    tokens: tuple[str, ...] | list[str] | None = None,
+    *,
+    scale: Scale | float = "none",
+    temperature: float = 1.0,
+    mask: np.ndarray | None = None,
+) -> AttentionTrace:
+    """Unparameterised self-attention, the seed's W = rownorm(X Xᵀ), Y = W X.
+
+    x: [n, d], tokens: n strings -> AttentionTrace(scores [n, n], weights [n, n], output [n, d])
+    """
+    x = _check_vectors(x)
+    n, d = x.shape
+    tokens = tuple(tokens) if tokens is not None else tuple(f"x{i + 1}" for i in range(n))
+    if len(tokens) != n:
+        raise AttentionError(f"{len(tokens)} tokens for {n} vectors.")
+    scores = x @ x.T  # [n, n]  W*ij = xi · xj
+    if not np.all(np.isfinite(scores)):
+        raise AttentionError("The dot products overflow: the word vectors are too large.")
+    factor = scale_factor(scale, d)
+    logits = masked_logits(scores, factor=factor, temperature=temperature, mask=mask, tokens=tokens)
+    weights = softmax(logits, axis=-1)  # [n, n]
+    output = weights @ x  # [n, d]  yi = Σj Wij xj
+    return AttentionTrace(
+        tokens=tokens,
+        x=x,
+        scores=scores,
+        logits=logits,
+        weights=weights,
+        output=output,
+        scale=factor,
+        temperature=float(temperature),
+        mask=None if mask is None else np.asarray(mask, dtype=bool),
+    )
+
+
+def row_entropy(weights: np.ndarray) -> np.ndarray:
+    """How spread each row's attention is, in bits.  weights [..., n] -> [...]
+
+    0 = all weight on one token; log2(n) = spread evenly over n tokens.
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(w > 0, w * np.log2(w), 0.0)
+    return -terms.sum(axis=-1)
+
+
+def drop_and_renormalise(weights: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """Remove tokens (rows and columns) and rescale each row to sum to 1 again.
+
+    weights [..., n, n], keep [n] bool -> [..., k, k]. For a softmax this equals
+    dropping those tokens' scores before the softmax.
+    """
+    keep = np.asarray(keep, dtype=bool)
+    if not keep.any():
+        raise AttentionError("Every token would be dropped; nothing is left to show.")
+    w = np.asarray(weights)[..., keep, :][..., :, keep]
+    total = w.sum(axis=-1, keepdims=True)
+    if np.any(total <= 0):
+        raise AttentionError("A row puts all its weight on dropped tokens; it cannot be renormalised.")
+    return w / total

