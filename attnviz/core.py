@@ -140,7 +140,8 @@ def self_attention(
     tokens = tuple(tokens) if tokens is not None else tuple(f"x{i + 1}" for i in range(n))
     if len(tokens) != n:
         raise AttentionError(f"{len(tokens)} tokens for {n} vectors.")
-    scores = x @ x.T  # [n, n]  W*ij = xi · xj
+    with np.errstate(over="ignore"):  # checked just below, with a message
+        scores = x @ x.T  # [n, n]  W*ij = xi · xj
     if not np.all(np.isfinite(scores)):
         raise AttentionError("The dot products overflow: the word vectors are too large.")
     factor = scale_factor(scale, d)

@@ -19,9 +19,16 @@ def token_labels(tokens: tuple[str, ...] | list[str]) -> list[str]:
     """Axis labels, one per token; a repeated token gets its position so each label is unique.
 
     ["the", "cat", "the"] -> ["the #1", "cat", "the #3"]  (a categorical axis merges equal labels)
+    Plotly reads <b>, <a href> … in text as markup, so < > & are given as entities: shown, never parsed.
     """
     counts = Counter(tokens)
-    return [f"{t} #{i + 1}" if counts[t] > 1 else t for i, t in enumerate(tokens)]
+    labels = [f"{t} #{i + 1}" if counts[t] > 1 else t for i, t in enumerate(tokens)]
+    return [escape_markup(label) for label in labels]
+
+
+def escape_markup(text: str) -> str:
+    """Text as Plotly shows it literally: &, < and > as entities."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def dim_labels(d: int) -> list[str]:
@@ -110,7 +117,7 @@ def vectors_heatmap(x: np.ndarray, tokens, *, title: str = "", value_name: str =
     )
 
 
-def row_bars(weights_row: np.ndarray, tokens, *, query: str) -> go.Figure:
+def row_bars(weights_row: np.ndarray, tokens) -> go.Figure:
     """One row of W as bars: the recipe of one weighted average."""
     labels = token_labels(tokens)
     w = np.asarray(weights_row, dtype=np.float64)
@@ -121,7 +128,7 @@ def row_bars(weights_row: np.ndarray, tokens, *, query: str) -> go.Figure:
             marker={"color": w, "colorscale": WEIGHTS_SCALE, "cmin": 0.0, "cmax": 1.0},
             text=[f"{v:.2f}" for v in w] if len(w) <= ANNOTATE_MAX else None,
             textposition="outside",
-            hovertemplate=f"{query} takes %{{y:.6g}} of %{{x}}<extra></extra>",
+            hovertemplate="weight on %{x} = %{y:.6g}<extra></extra>",
         )
     )
     fig.update_layout(

@@ -106,7 +106,7 @@ st.header("One word's new vector, as a weighted average")
 q = st.selectbox(
     "Query token", range(n), format_func=lambda k: figures.token_labels(tokens)[k], key="step_query"
 )
-st.plotly_chart(figures.row_bars(trace.weights[q], tokens, query=tokens[q]), key="step_row")
+st.plotly_chart(figures.row_bars(trace.weights[q], tokens), key="step_row")
 st.caption(
     f"Row {q + 1} of W: the share of each word's vector that goes into the new vector of “{tokens[q]}”."
 )

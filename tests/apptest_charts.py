@@ -1,0 +1,32 @@
+"""Read the figures a page sent, from an AppTest run: the data the browser would draw."""
+
+import base64
+import json
+
+import numpy as np
+
+
+def decode(value):
+    """A Plotly array as sent: a list, or {"dtype", "bdata", "shape"} (plotly >= 6)."""
+    if isinstance(value, dict) and "bdata" in value:
+        arr = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+        shape = value.get("shape")
+        if isinstance(shape, str):
+            shape = [int(s) for s in shape.split(",")]
+        return arr.reshape(shape) if shape else arr
+    return np.asarray(value)
+
+
+def figure(at, key: str) -> dict:
+    """The figure JSON of the chart with this key."""
+    for chart in at.get("plotly_chart"):
+        if chart.proto.id.endswith("-" + key):
+            return json.loads(chart.proto.spec)
+    keys = [c.proto.id.rsplit("-", 1)[-1] for c in at.get("plotly_chart")]
+    raise KeyError(f"no chart {key!r}; the page has {keys}")
+
+
+def heatmap(at, key: str) -> tuple[np.ndarray, list[str], list[str]]:
+    """(z, row labels, column labels) of the heatmap with this key."""
+    trace = figure(at, key)["data"][0]
+    return decode(trace["z"]).astype(float), list(trace["y"]), list(trace["x"])

@@ -1,0 +1,113 @@
+"""Embeddings: the model's own rows, contextual outputs, toy vectors, notices."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from attnviz.core import AttentionError
+from attnviz.embeddings import MAX_PIECES, ToyEmbedder, clean_text, embedder, toy_vector
+
+
+def test_static_rows_are_the_models_own_embedding_rows(minilm):
+    emb = minilm.static("hi how are you")
+    assert emb.tokens == ("[CLS]", "hi", "how", "are", "you", "[SEP]")
+    table = minilm.model[0].auto_model.get_input_embeddings().weight.detach().numpy()
+    ids = minilm.tokenizer("hi how are you")["input_ids"]
+    np.testing.assert_array_equal(emb.vectors, table[ids])
+    assert emb.vectors.shape == (6, 384)
+    assert emb.special.tolist() == [True, False, False, False, False, True]
+
+
+def test_static_rows_do_not_depend_on_the_other_words(minilm):
+    a = minilm.static("hi how are you").without_special()
+    b = minilm.static("you are how hi").without_special()
+    np.testing.assert_array_equal(a.vectors[0], b.vectors[3])  # "hi" is "hi" wherever it stands
+
+
+def test_contextual_is_the_models_token_embeddings(minilm):
+    emb = minilm.contextual("the cat sat on the mat")
+    out = minilm.model.encode(
+        "the cat sat on the mat", output_value="token_embeddings", convert_to_numpy=True
+    )
+    np.testing.assert_allclose(emb.vectors, out, atol=1e-5)
+    assert len(emb.tokens) == out.shape[0]
+
+
+def test_without_special_drops_cls_and_sep(minilm):
+    emb = minilm.static("hi how are you").without_special()
+    assert emb.tokens == ("hi", "how", "are", "you")
+    assert not emb.special.any()
+
+
+def test_a_typed_cls_is_not_mistaken_for_the_special_token(minilm):
+    emb = minilm.static("[CLS] hello")
+    assert emb.special.tolist()[0] and emb.special.tolist()[-1]
+    assert emb.special[1:-1].sum() == 0  # the typed one is ordinary text
+
+
+def test_long_text_is_cut_to_the_window_with_a_notice(minilm):
+    emb = minilm.static("word " * 1000)
+    assert len(emb.tokens) == MAX_PIECES
+    assert any("1000 word pieces" in n and "last 746 are not shown" in n for n in emb.notices)
+
+
+def test_unknown_and_lowercased_pieces_are_named(minilm):
+    emb = minilm.static("Café 😀 你好")
+    text = " ".join(emb.notices)
+    assert "[UNK]" in text and "😀" in text and "你" in text
+    assert "“Café” → “cafe”" in text
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\x00\x01", "\n\t"])
+def test_empty_text_is_a_clear_error(text, minilm):
+    with pytest.raises(AttentionError, match="empty"):
+        minilm.static(text)
+    with pytest.raises(AttentionError, match="empty"):
+        ToyEmbedder()(text)
+
+
+def test_control_characters_are_removed_with_a_notice():
+    text, notices = clean_text("hi\x00 there\x07")
+    assert text == "hi there"
+    assert "2 control character" in notices[0]
+
+
+def test_toy_vectors_are_small_readable_and_deterministic():
+    v = toy_vector("hi")
+    assert v.shape == (2,) and np.all(np.abs(v) <= 2) and np.all(np.round(v, 1) == v)
+    assert np.array_equal(toy_vector("You"), toy_vector("you"))
+    emb = ToyEmbedder()("hi how are You")
+    assert emb.tokens == ("hi", "how", "are", "You") and emb.vectors.shape == (4, 2)
+
+
+def test_toy_vectors_are_the_same_in_another_process():
+    code = (
+        "from attnviz.embeddings import toy_vector; "
+        "print(toy_vector('hi').tolist(), toy_vector('猫').tolist())"
+    )
+    outs = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        ).stdout
+        for seed in ("1", "2")
+    }
+    assert outs == {f"{toy_vector('hi').tolist()} {toy_vector('猫').tolist()}\n"}
+
+
+def test_toy_handles_any_text():
+    emb = ToyEmbedder()("<img src=x onerror=alert(1)> 😀 你好 مرحبا")
+    assert "<" in emb.tokens and "你好" in emb.tokens
+    assert len(ToyEmbedder()("a " * 5000).tokens) == MAX_PIECES - 2
+
+
+def test_embedder_falls_back_to_toy_without_the_model():
+    assert embedder("static", None).kind == "toy"
+    with pytest.raises(AttentionError):
+        embedder("glove", None)

@@ -1,0 +1,51 @@
+"""Figures carry the right data: the matrix, the token labels, a hover with the exact value."""
+
+import numpy as np
+import plotly.graph_objects as go
+
+from attnviz import core, figures
+
+
+def test_weights_heatmap_holds_the_matrix_and_tokens():
+    x = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    tr = core.self_attention(x, ["a", "b", "c"])
+    fig = figures.weights_heatmap(tr.weights, tr.tokens)
+    assert isinstance(fig, go.Figure)
+    hm = fig.data[0]
+    np.testing.assert_array_equal(np.asarray(hm.z), tr.weights)
+    assert list(hm.x) == list(hm.y) == ["a", "b", "c"]
+    assert "%{z:.6g}" in hm.hovertemplate and "%{y}" in hm.hovertemplate and "%{x}" in hm.hovertemplate
+    assert (hm.zmin, hm.zmax) == (0.0, 1.0)
+    assert hm.texttemplate  # small: numbers in the cells
+
+
+def test_repeated_tokens_get_unique_labels():
+    assert figures.token_labels(["the", "cat", "the"]) == ["the #1", "cat", "the #3"]
+
+
+def test_labels_are_not_markup():
+    labels = figures.token_labels(["<b>", "x", "<img src=x onerror=alert(1)>"])
+    assert all("<" not in label and ">" not in label for label in labels)
+    assert labels[0] == "&lt;b&gt;"
+
+
+def test_signed_heatmap_is_centred_on_zero():
+    fig = figures.scores_heatmap(np.array([[2.0, -1.0], [-1.0, 0.5]]), ["a", "b"])
+    assert fig.data[0].zmin == -2.0 and fig.data[0].zmax == 2.0
+
+
+def test_long_inputs_drop_cell_numbers():
+    n = figures.ANNOTATE_MAX + 1
+    fig = figures.weights_heatmap(np.full((n, n), 1 / n), [f"t{i}" for i in range(n)])
+    assert fig.data[0].texttemplate is None
+    assert fig.layout.height <= 900
+
+
+def test_vectors_heatmap_has_a_column_per_feature():
+    fig = figures.vectors_heatmap(np.zeros((3, 384)), ["a", "b", "c"])
+    assert len(fig.data[0].x) == 384 and fig.data[0].x[0] == "d1"
+
+
+def test_row_bars():
+    fig = figures.row_bars(np.array([0.2, 0.8]), ["a", "b"])
+    np.testing.assert_array_equal(np.asarray(fig.data[0].y), [0.2, 0.8])

@@ -1,0 +1,13 @@
+"""The maths package must not pull in the UI (or torch) when imported."""
+
+import subprocess
+import sys
+
+
+def test_import_attnviz_does_not_import_streamlit_or_torch():
+    code = (
+        "import sys, attnviz, attnviz.core, attnviz.embeddings, attnviz.figures, attnviz.__main__; "
+        "print(sorted(m for m in ('streamlit', 'torch', 'sentence_transformers') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -1,0 +1,170 @@
+"""Every page under AppTest: real Streamlit runs, the right matrices in the charts, no exceptions."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.runtime.pages_manager import PagesManager
+from streamlit.testing.v1 import AppTest
+
+from attnviz import core, figures, ui
+from attnviz.embeddings import ToyEmbedder
+from tests.apptest_charts import heatmap
+
+ROOT = Path(__file__).resolve().parents[1]
+STEP = "pages/1_Step_by_step.py"
+ODD = ["", " ", "x" * 3000, "😀 你好", "<b>x</b>", "<img src=x onerror=alert(1)>", "a", "the the the"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def warm_model(minilm):
+    ui.model_future().result()  # the app's own loader: loaded once, shared by every AppTest run
+
+
+def app(page: str | None = None, **params) -> AppTest:
+    PagesManager.uses_pages_directory = None  # a class-level flag; let this app's pages/ folder set it
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    for k, v in params.items():
+        at.query_params[k] = v
+    at.run()
+    if page:
+        at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def type_sentence(at: AppTest, text: str) -> AppTest:
+    at.sidebar.text_input(key="_w_sentence").set_value(text).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def expected(minilm, text, *, special=False, scale="none", temperature=1.0):
+    emb = minilm.static(text)
+    emb = emb if special else emb.without_special()
+    return core.self_attention(emb.vectors, emb.tokens, scale=scale, temperature=temperature)
+
+
+def test_step_page_shows_the_seed_example(minilm):
+    at = app(STEP)
+    tr = expected(minilm, "hi how are you")
+    assert tr.tokens == ("hi", "how", "are", "you")
+    for key, matrix in [
+        ("step_x", tr.x),
+        ("step_scores", tr.scores),
+        ("step_weights", tr.weights),
+        ("step_y", tr.output),
+    ]:
+        z, rows, _ = heatmap(at, key)
+        assert rows == ["hi", "how", "are", "you"], key
+        np.testing.assert_allclose(z, matrix, rtol=1e-6, atol=1e-7, err_msg=key)
+    assert not at.warning  # no notices for a plain sentence
+    assert len(at.latex) >= 4  # a formula beside every matrix
+
+
+@pytest.mark.parametrize("text", ["the cat sat on the mat", "Attention is all you need!", "a b a b"])
+def test_step_page_after_typing(minilm, text):
+    at = type_sentence(app(STEP), text)
+    tr = expected(minilm, text)
+    z, rows, cols = heatmap(at, "step_weights")
+    assert rows == cols == figures.token_labels(tr.tokens)
+    np.testing.assert_allclose(z, tr.weights, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(z.sum(axis=1), 1.0, atol=1e-9)
+    assert at.query_params["s"] == text
+
+
+@pytest.mark.parametrize("text", ODD)
+def test_step_page_survives_odd_input(text):
+    at = type_sentence(app(STEP), text)
+    if text.strip():
+        z, _, _ = heatmap(at, "step_weights")
+        np.testing.assert_allclose(z.sum(axis=1), 1.0, atol=1e-9)
+    else:
+        assert "empty" in at.info[0].value and not at.get("plotly_chart")
+
+
+def test_odd_input_gives_notices(minilm):
+    at = type_sentence(app(STEP), "😀 你好 " + "word " * 400)
+    notices = " ".join(w.value for w in at.warning).replace("\\", "")  # markdown-escaped
+    assert "[UNK]" in notices and "not shown" in notices
+    z, rows, _ = heatmap(at, "step_weights")
+    assert z.shape == (254, 254) and len(rows) == 254
+
+
+def test_settings_reach_the_maths(minilm):
+    at = app(STEP, s="the cat sat", scale="sqrt-d", t="0.5", special="1")
+    tr = expected(minilm, "the cat sat", special=True, scale="sqrt-d", temperature=0.5)
+    z, rows, _ = heatmap(at, "step_weights")
+    assert rows[0] == "[CLS]" and rows[-1] == "[SEP]"
+    np.testing.assert_allclose(z, tr.weights, rtol=1e-6, atol=1e-9)
+    at.sidebar.slider(key="_w_temperature").set_value(2.0).run()
+    tr2 = expected(minilm, "the cat sat", special=True, scale="sqrt-d", temperature=2.0)
+    np.testing.assert_allclose(heatmap(at, "step_weights")[0], tr2.weights, rtol=1e-6, atol=1e-9)
+    assert at.query_params["t"] == "2.0"
+
+
+def test_toy_embedding_shows_two_columns():
+    at = app(STEP, s="hi how are You", e="toy")
+    emb = ToyEmbedder()("hi how are You")
+    z, rows, cols = heatmap(at, "step_x")
+    assert cols == ["d1", "d2"] and rows == ["hi", "how", "are", "You"]
+    np.testing.assert_array_equal(z, emb.vectors)
+    np.testing.assert_allclose(heatmap(at, "step_weights")[0], core.self_attention(emb.vectors).weights)
+
+
+def test_contextual_embedding(minilm):
+    at = app(STEP, s="the bank of the river", e="contextual")
+    emb = minilm.contextual("the bank of the river").without_special()
+    tr = core.self_attention(emb.vectors, emb.tokens)
+    np.testing.assert_allclose(heatmap(at, "step_weights")[0], tr.weights, atol=1e-5)
+
+
+def test_shared_link_and_page_switch_keep_the_sentence():
+    at = app(None, s="dogs chase cats")
+    assert heatmap(at, "home_weights")[1] == ["dogs", "chase", "cats"]
+    at.switch_page(STEP).run()
+    assert heatmap(at, "step_weights")[1] == ["dogs", "chase", "cats"]
+    assert at.sidebar.text_input(key="_w_sentence").value == "dogs chase cats"
+    assert at.query_params["s"] == "dogs chase cats"
+    type_sentence(at, "birds sing")
+    at.switch_page("app.py").run()
+    assert heatmap(at, "home_weights")[1] == ["birds", "sing"]
+
+
+@pytest.mark.parametrize(
+    "params", [{"t": "nan"}, {"t": "99"}, {"e": "glove"}, {"scale": "x"}, {"special": "maybe"}]
+)
+def test_bad_url_settings_fall_back(params):
+    at = app(STEP, **params)
+    z, _, _ = heatmap(at, "step_weights")
+    np.testing.assert_allclose(z.sum(axis=1), 1.0)
+
+
+def test_query_token_choice_shows_its_row(minilm):
+    at = app(STEP, s="hi how are you")
+    at.selectbox(key="step_query").set_value(2).run()
+    tr = expected(minilm, "hi how are you")
+    from tests.apptest_charts import decode, figure
+
+    bars = decode(figure(at, "step_row")["data"][0]["y"])
+    np.testing.assert_allclose(bars, tr.weights[2], rtol=1e-9)
+
+
+@pytest.mark.parametrize("text", ODD[:6])
+def test_home_page_survives_odd_input(text):
+    at = type_sentence(app(None), text)
+    assert not at.exception
+
+
+def test_without_the_model_the_app_runs_on_toy_embeddings(monkeypatch):
+    from concurrent.futures import Future
+
+    from attnviz.embeddings import ModelUnavailable
+
+    failed = Future()
+    failed.set_exception(ModelUnavailable("The MiniLM model could not be loaded (ImportError: no module)."))
+    monkeypatch.setattr(ui, "model_future", lambda: failed)
+    at = app(STEP, s="hi how are you")
+    assert "could not be loaded" in at.sidebar.warning[0].value
+    _, _, cols = heatmap(at, "step_x")
+    assert cols == ["d1", "d2"]
