@@ -12,7 +12,7 @@ import sys
 import numpy as np
 
 from attnviz import core
-from attnviz.embeddings import KINDS, Embedded, ModelUnavailable, embedder, load_minilm
+from attnviz.embeddings import KINDS, Embedded, ModelUnavailable, embedder, load_minilm, state_dict
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -26,7 +26,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--scale", choices=core.SCALES, default="none", help="multiply scores by 1 or 1/√d")
     p.add_argument("--temperature", type=float, default=1.0, help="divide scores by T (default 1)")
     p.add_argument("--no-special", action="store_true", help="drop [CLS] and [SEP]")
-    return p.parse_args(argv)
+    p.add_argument("--layer", type=int, help="a learned head of MiniLM: layer 0-5 (with --head)")
+    p.add_argument("--head", type=int, help="a learned head of MiniLM: head 0-11 (with --layer)")
+    args = p.parse_args(argv)
+    if (args.layer is None) != (args.head is None):
+        p.error("--layer and --head go together")
+    return args
 
 
 def embed(text: str, kind: str) -> Embedded:
@@ -43,8 +48,52 @@ def weights_table(tokens: tuple[str, ...], weights: np.ndarray) -> str:
     return "\n".join([head, *rows])
 
 
+def learned_head(args: argparse.Namespace) -> dict:
+    """The model's head (layer, head), recomputed in NumPy: tokens, scores Q Kᵀ/√d_head, weights."""
+    from attnviz import bert
+    from attnviz.heads import visible
+
+    minilm = load_minilm()
+    weights = bert.BertWeights.from_state_dict(
+        state_dict(minilm),
+        n_heads=minilm.bert.config.num_attention_heads,
+        eps=minilm.bert.config.layer_norm_eps,
+    )
+    if not 0 <= args.layer < weights.n_layers or not 0 <= args.head < weights.n_heads:
+        raise core.AttentionError(
+            f"There are layers 0-{weights.n_layers - 1} and heads 0-{weights.n_heads - 1}; "
+            f"got layer {args.layer}, head {args.head}."
+        )
+    pieces = minilm.tokenize(args.sentence)
+    trace = bert.forward(weights, pieces.ids, pieces.tokens).layers[args.layer]
+    keep = np.ones(len(pieces.tokens), dtype=bool) if not args.no_special else ~pieces.special
+    scores = trace.scores[args.head][keep][:, keep]
+    return {
+        "tokens": [t for t, k in zip(pieces.tokens, keep) if k],
+        "scores": scores.astype(float).tolist(),
+        "weights": visible(trace.weights[args.head], pieces.special, not args.no_special)
+        .astype(float)
+        .tolist(),
+        "notices": list(pieces.notices),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.layer is not None:
+        try:
+            out = learned_head(args)
+        except (core.AttentionError, ModelUnavailable) as e:
+            print(f"attnviz: {e}", file=sys.stderr)
+            return 2
+        for notice in out.pop("notices"):
+            print(f"attnviz: {notice}", file=sys.stderr)
+        if args.json:
+            print(json.dumps(out, ensure_ascii=False))
+        else:
+            print(f"MiniLM layer {args.layer}, head {args.head}: W = softmax(Q Kᵀ / √d_head) by rows")
+            print(weights_table(tuple(out["tokens"]), np.asarray(out["weights"])))
+        return 0
     try:
         emb = embed(args.sentence, args.embedding)
         if args.no_special:

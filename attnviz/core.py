@@ -32,7 +32,9 @@ def softmax(z: np.ndarray, axis: int = -1) -> np.ndarray:
 
     z: [..., n] (may hold -inf for masked entries; not a whole slice) -> same shape, sums to 1 along axis
     """
-    z = np.asarray(z, dtype=np.float64)
+    z = np.asarray(z)
+    if not np.issubdtype(z.dtype, np.floating):
+        z = z.astype(np.float64)
     m = np.max(z, axis=axis, keepdims=True)
     if not np.all(np.isfinite(m)):
         raise AttentionError(
@@ -186,3 +188,79 @@ def drop_and_renormalise(weights: np.ndarray, keep: np.ndarray) -> np.ndarray:
     if np.any(total <= 0):
         raise AttentionError("A row puts all its weight on dropped tokens; it cannot be renormalised.")
     return w / total
+
+
+# --- learned (parametric) attention ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HeadsTrace:
+    """Every intermediate of one multi-head attention layer, per head, named.
+
+    Q = X W_q + b_q, K = X W_k + b_k, V = X W_v + b_v, split into h heads of d_head;
+    W = softmax(Q Kᵀ / √d_head) by rows; output = W V per head, then the heads side by side.
+    """
+
+    tokens: tuple[str, ...]
+    q: np.ndarray  # [h, n, d_head]
+    k: np.ndarray  # [h, n, d_head]
+    v: np.ndarray  # [h, n, d_head]
+    scores: np.ndarray  # [h, n, n] Q Kᵀ / √d_head: what the softmax sees (before the mask)
+    weights: np.ndarray  # [h, n, n] rows sum to 1
+    output: np.ndarray  # [h, n, d_head] W V
+    mask: np.ndarray | None  # [n, n] bool, True = may attend
+
+    @property
+    def merged(self) -> np.ndarray:
+        """The heads' outputs side by side.  -> [n, h * d_head]"""
+        h, n, dh = self.output.shape
+        return self.output.transpose(1, 0, 2).reshape(n, h * dh)
+
+
+def split_heads(x: np.ndarray, n_heads: int) -> np.ndarray:
+    """[n, h * d_head] -> [h, n, d_head]"""
+    n, d = x.shape
+    if d % n_heads:
+        raise AttentionError(f"{d} features do not split into {n_heads} equal heads.")
+    return x.reshape(n, n_heads, d // n_heads).transpose(1, 0, 2)
+
+
+def multi_head_attention(
+    x: np.ndarray,
+    w_q: np.ndarray,
+    b_q: np.ndarray,
+    w_k: np.ndarray,
+    b_k: np.ndarray,
+    w_v: np.ndarray,
+    b_v: np.ndarray,
+    *,
+    n_heads: int,
+    tokens: tuple[str, ...] | list[str] | None = None,
+    mask: np.ndarray | None = None,
+) -> HeadsTrace:
+    """Learned self-attention with h heads.
+
+    x: [n, d_in], w_*: [d_in, h * d_head], b_*: [h * d_head] -> HeadsTrace (weights [h, n, n])
+    """
+    x = np.asarray(x)
+    if x.ndim != 2 or x.shape[0] == 0:
+        raise AttentionError(f"Expected vectors [n, d] with n >= 1, got shape {x.shape}.")
+    n = x.shape[0]
+    tokens = tuple(tokens) if tokens is not None else tuple(f"x{i + 1}" for i in range(n))
+    q = split_heads(x @ w_q + b_q, n_heads)  # [h, n, dh]
+    k = split_heads(x @ w_k + b_k, n_heads)  # [h, n, dh]
+    v = split_heads(x @ w_v + b_v, n_heads)  # [h, n, dh]
+    d_head = q.shape[-1]
+    scores = q @ k.transpose(0, 2, 1) / np.sqrt(d_head).astype(q.dtype)  # [h, n, n]
+    logits = masked_logits(scores, factor=1.0, temperature=1.0, mask=mask, tokens=tokens)
+    weights = softmax(logits, axis=-1)  # [h, n, n]
+    return HeadsTrace(
+        tokens=tokens,
+        q=q,
+        k=k,
+        v=v,
+        scores=scores,
+        weights=weights,
+        output=weights @ v,  # [h, n, dh]
+        mask=None if mask is None else np.asarray(mask, dtype=bool),
+    )

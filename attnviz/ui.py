@@ -11,8 +11,18 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from attnviz import core
-from attnviz.embeddings import KIND_LABELS, KINDS, Embedded, MiniLM, ModelUnavailable, embedder, load_minilm
+from attnviz import bert, core
+from attnviz.embeddings import (
+    KIND_LABELS,
+    KINDS,
+    Embedded,
+    MiniLM,
+    ModelUnavailable,
+    Pieces,
+    embedder,
+    load_minilm,
+    state_dict,
+)
 
 DEFAULT_SENTENCE = "hi how are you"
 TITLE = "attnviz"
@@ -202,6 +212,33 @@ def attention(settings: Settings) -> tuple[Embedded, core.AttentionTrace]:
     if model is None and settings.embedding != "toy":
         st.caption("Showing the toy 2-D embeddings until the MiniLM model is available.")
     return shown, trace
+
+
+@st.cache_resource(show_spinner=False)
+def bert_weights(_model: MiniLM) -> bert.BertWeights:
+    """The model's weights as NumPy arrays, taken out once per server."""
+    cfg = _model.bert.config
+    return bert.BertWeights.from_state_dict(
+        state_dict(_model), n_heads=cfg.num_attention_heads, eps=cfg.layer_norm_eps
+    )
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def learned(text: str, causal: bool, _model: MiniLM) -> tuple[Pieces, bert.BertTrace]:
+    """The NumPy forward pass (every layer, every head) for the text; shared, never mutated."""
+    pieces = _model.tokenize(text)
+    mask = core.causal_mask(len(pieces.ids)) if causal else None
+    return pieces, bert.forward(bert_weights(_model), pieces.ids, pieces.tokens, mask=mask)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def model_check(text: str, _model: MiniLM) -> tuple[float, float]:
+    """max |Δ| between NumPy and the model itself for this text: (head weights, hidden states)."""
+    pieces, ours = learned(text, False, _model)
+    theirs = _model.forward(pieces.ids, attentions=True)
+    attn = max(float(abs(a - t[0].numpy()).max()) for a, t in zip(ours.attentions, theirs.attentions))
+    hidden = max(float(abs(a - t[0].numpy()).max()) for a, t in zip(ours.hidden, theirs.hidden_states))
+    return attn, hidden
 
 
 # --- text that came from the user ------------------------------------------------------------

@@ -92,3 +92,32 @@ def test_long_and_odd_text_gives_notices_not_tracebacks():
     out = json.loads(r.stdout)
     assert len(out["tokens"]) == 256
     assert "not shown" in r.stderr and "[UNK]" in r.stderr
+
+
+def test_learned_head_json(minilm):
+    r = cli("the cat sat on the mat", "--json", "--layer", "4", "--head", "11")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    ids = minilm.tokenize("the cat sat on the mat").ids
+    model = minilm.forward(ids, attentions=True).attentions[4][0, 11].numpy()
+    assert out["tokens"][0] == "[CLS]" and len(out["tokens"]) == 8
+    np.testing.assert_allclose(out["weights"], model, atol=1e-5)
+    np.testing.assert_allclose(core.softmax(np.array(out["scores"])), model, atol=1e-5)
+
+
+def test_learned_head_without_markers_renormalises(minilm):
+    out = json.loads(cli("the cat sat", "--json", "--layer", "0", "--head", "0", "--no-special").stdout)
+    model = minilm.forward(minilm.tokenize("the cat sat").ids, attentions=True).attentions[0][0, 0].numpy()
+    inner = model[1:-1, 1:-1]
+    assert out["tokens"] == ["the", "cat", "sat"]
+    np.testing.assert_allclose(out["weights"], inner / inner.sum(axis=1, keepdims=True), atol=1e-5)
+    assert np.array(out["scores"]).shape == (3, 3)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--layer", "6", "--head", "0"], ["--layer", "0", "--head", "12"], ["--layer", "-1", "--head", "0"]],
+)
+def test_learned_head_out_of_range(args):
+    r = cli("hi", *args)
+    assert r.returncode == 2 and "layers 0-5" in r.stderr

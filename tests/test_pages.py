@@ -168,3 +168,87 @@ def test_without_the_model_the_app_runs_on_toy_embeddings(monkeypatch):
     assert "could not be loaded" in at.sidebar.warning[0].value
     _, _, cols = heatmap(at, "step_x")
     assert cols == ["d1", "d2"]
+
+
+LEARNED = "pages/2_Unparameterised_vs_learned.py"
+
+
+def model_head(minilm, text, layer, head, *, special=False):
+    out = minilm.forward(minilm.tokenize(text).ids, attentions=True)
+    w = out.attentions[layer][0, head].numpy().astype(float)
+    if not special:
+        w = w[1:-1, 1:-1] / w[1:-1, 1:-1].sum(axis=1, keepdims=True)
+    return w
+
+
+def test_learned_page_shows_the_models_head(minilm):
+    at = app(LEARNED, s="the cat sat on the mat")
+    at.number_input(key="learned_layer").set_value(3).run()
+    at.number_input(key="learned_head").set_value(7).run()
+    assert not at.exception
+    z, rows, _ = heatmap(at, "learned_right")
+    assert rows == figures.token_labels(("the", "cat", "sat", "on", "the", "mat"))
+    np.testing.assert_allclose(z, model_head(minilm, "the cat sat on the mat", 3, 7), atol=1e-5)
+    left, _, _ = heatmap(at, "learned_left")
+    np.testing.assert_allclose(left, expected(minilm, "the cat sat on the mat").weights, atol=1e-9)
+    np.testing.assert_allclose(heatmap(at, "learned_diff")[0], z - left, atol=1e-6)
+    check = at.markdown[-1].value
+    assert "Checked against the model" in check and "e-0" in check
+
+
+def test_learned_page_with_markers_and_causal_mask(minilm):
+    at = app(LEARNED, s="dogs bark loudly", special="1")
+    at.toggle(key="learned_causal").set_value(True).run()
+    z, rows, _ = heatmap(at, "learned_right")
+    assert rows[0] == "[CLS]"
+    assert np.all(np.triu(z, k=1) == 0) and np.allclose(z.sum(axis=1), 1)
+    assert np.all(np.triu(heatmap(at, "learned_left")[0], k=1) == 0)
+
+
+def test_random_head_rerolls():
+    at = app(LEARNED, s="one two three four")
+    at.radio(key="learned_source").set_value("random").run()
+    first, _, _ = heatmap(at, "learned_right")
+    np.testing.assert_allclose(first.sum(axis=1), 1.0, atol=1e-6)
+    at.button(key="learned_reroll").click().run()
+    second, _, _ = heatmap(at, "learned_right")
+    assert not np.allclose(first, second)
+
+
+@pytest.mark.parametrize(
+    "view,keys",
+    [
+        ("Model view: all 72 heads", ["learned_grid", "learned_right"]),
+        ("Head view", ["learned_headview"]),
+        ("Neuron view", ["neuron_q", "neuron_k", "neuron_products", "neuron_steps"]),
+    ],
+)
+def test_learned_views(view, keys):
+    at = app(LEARNED, s="the bank of the river")
+    at.get("button_group")[0].set_value(view).run()
+    assert not at.exception
+    from tests.apptest_charts import figure
+
+    for key in keys:
+        figure(at, key)
+    if view.startswith("Model"):
+        assert len(figure(at, "learned_grid")["data"]) == 72
+
+
+def test_neuron_view_numbers_add_up(minilm):
+    at = app(LEARNED, s="hi how are you")
+    at.get("button_group")[0].set_value("Neuron view").run()
+    at.selectbox(key="learned_query").set_value(2).run()
+    steps, _, _ = heatmap(at, "neuron_steps")
+    products, _, _ = heatmap(at, "neuron_products")
+    np.testing.assert_allclose(products.sum(axis=1), steps[:, 0], atol=1e-4)
+    np.testing.assert_allclose(steps[:, 1], steps[:, 0] / np.sqrt(32), atol=1e-5)
+    np.testing.assert_allclose(
+        steps[:, 2], model_head(minilm, "hi how are you", 0, 0, special=True)[2], atol=1e-5
+    )
+
+
+@pytest.mark.parametrize("text", ODD)
+def test_learned_page_survives_odd_input(text):
+    at = type_sentence(app(LEARNED), text)
+    assert not at.exception

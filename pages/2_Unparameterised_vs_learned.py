@@ -1,0 +1,212 @@
+"""Unparameterised attention (the seed's) beside the learned heads of all-MiniLM-L6-v2, in NumPy."""
+
+import numpy as np
+import streamlit as st
+
+from attnviz import core, figures, heads, ui
+
+settings = ui.setup("Unparameterised vs learned")
+st.title("Unparameterised vs learned attention")
+st.caption(
+    "The seed's attention compares the word vectors as they are. A trained transformer first maps "
+    "them through learned matrices W_q, W_k, W_v; here are its real heads, recomputed in NumPy."
+)
+emb, _ = ui.attention(settings)
+model = ui.minilm()
+
+VIEWS = ("Side by side", "Model view: all 72 heads", "Head view", "Neuron view")
+view = st.segmented_control("View", VIEWS, default=VIEWS[0], key="learned_view") or VIEWS[0]
+c1, c2, c3, c4 = st.columns([2, 1, 1, 1])
+source = c1.radio(
+    "Right-hand attention",
+    ("learned", "random"),
+    format_func={"learned": "Learned head (MiniLM)", "random": "Random W_q, W_k (same shapes)"}.get,
+    horizontal=True,
+    key="learned_source",
+)
+layer = c2.number_input("Layer", 0, 5, 0, key="learned_layer", help="0 is the first of the model's 6 layers.")
+head = c3.number_input("Head", 0, 11, 0, key="learned_head", help="Each layer has 12 heads of 32 features.")
+causal = c4.toggle(
+    "Causal mask",
+    key="learned_causal",
+    help="GPT-style: each token may only look at itself and earlier tokens.",
+)
+if model is None:
+    st.info(
+        "The learned heads need the MiniLM model, which is not available yet; see the sidebar.", icon="⏳"
+    )
+    st.stop()
+
+pieces, full = ui.learned(settings.sentence, causal, model)
+layer_trace = full.layers[layer]  # HeadsTrace for the chosen layer: q, k, v [12, n, 32]
+special = pieces.special  # [n] bool
+tokens = pieces.tokens if settings.special else tuple(t for t, s in zip(pieces.tokens, special) if not s)
+
+if source == "random":
+    seed = st.session_state.setdefault("learned_seed", 0)
+    if st.button("Re-roll the random matrices", key="learned_reroll"):
+        seed = st.session_state["learned_seed"] = seed + 1
+    rnd = heads.random_head(
+        full.hidden[layer], layer_trace.q.shape[-1], np.random.default_rng(seed), mask=layer_trace.mask
+    )
+    right_trace, right_head, right_name = rnd, 0, f"random head (seed {seed})"
+else:
+    right_trace, right_head, right_name = layer_trace, int(head), f"layer {layer}, head {head}"
+right = heads.visible(right_trace.weights[right_head], special, settings.special)  # [n, n]
+
+# The seed's attention on the same tokens, with the same mask.
+mask = core.causal_mask(len(emb.tokens)) if causal else None
+left = core.self_attention(
+    emb.vectors, emb.tokens, scale=settings.scale, temperature=settings.temperature, mask=mask
+)
+same_tokens = left.tokens == tokens
+
+if causal:
+    st.caption(
+        "Causal mask on: each row may only use its own and earlier columns (GPT-style), so the upper "
+        "triangle is 0. MiniLM was trained without a mask (BERT-style, every token sees every token), so "
+        "its heads are recomputed in NumPy as if it could not look ahead."
+    )
+
+if view == VIEWS[0]:
+    a, b = st.columns(2)
+    with a:
+        st.subheader("Unparameterised")
+        st.latex(r"W = \operatorname{softmax}\!\left(s\, X X^\top / T\right)")
+        st.plotly_chart(figures.weights_heatmap(left.weights, left.tokens), key="learned_left")
+        st.caption(f"The seed's attention on {emb.source}: similar word vectors attend to each other.")
+    with b:
+        st.subheader("Learned" if source == "learned" else "Random parameters")
+        st.latex(
+            r"W = \operatorname{softmax}\!\left(\frac{(H W_q + b_q)(H W_k + b_k)^\top}{\sqrt{32}}\right)"
+        )
+        st.plotly_chart(figures.weights_heatmap(right, tokens), key="learned_right")
+        st.caption(
+            f"{right_name.capitalize()}: H is the input to layer {layer}; {heads.describe_head(right, tokens)}"
+        )
+    if same_tokens:
+        st.subheader("Difference: right − left")
+        st.plotly_chart(
+            figures.heatmap(
+                right - left.weights,
+                figures.token_labels(tokens),
+                figures.token_labels(tokens),
+                signed=True,
+                value_name="Δ weight",
+            ),
+            key="learned_diff",
+        )
+        st.caption(
+            "Red: the right-hand head puts more weight on this pair than plain dot products do; blue: less."
+        )
+        st.subheader("How spread each row is")
+        st.plotly_chart(
+            figures.entropy_bars(
+                {"unparameterised": core.row_entropy(left.weights), right_name: core.row_entropy(right)},
+                tokens,
+            ),
+            key="learned_entropy",
+        )
+        st.caption(
+            "Entropy in bits: 0 means a row puts all its weight on one token; log₂ n means it spreads evenly."
+        )
+    else:
+        st.info(
+            "The left side uses the toy embeddings' words, the right the model's word pieces, so the "
+            "difference and entropy comparison need the MiniLM embedding (sidebar).",
+            icon="ℹ️",
+        )
+elif view == VIEWS[1]:
+    grid = heads.visible(full.attentions, special, settings.special)  # [6, 12, n, n]
+    st.plotly_chart(figures.model_grid(grid, chosen=(int(layer), int(head))), key="learned_grid")
+    st.caption(
+        "Each small square is one head's W for this sentence (rows: queries, columns: keys); "
+        "the outlined one is the head chosen above, shown large below."
+    )
+    st.plotly_chart(figures.weights_heatmap(right, tokens, title=right_name), key="learned_right")
+    st.caption(heads.describe_head(right, tokens))
+elif view == VIEWS[2]:
+    chosen = st.multiselect(
+        "Heads to overlay",
+        range(12),
+        default=[int(head)],
+        key="learned_overlay",
+        format_func=lambda h: f"head {h}",
+    )
+    focus = st.selectbox(
+        "Isolate one query token",
+        [None, *range(len(tokens))],
+        format_func=lambda i: "all tokens" if i is None else figures.token_labels(tokens)[i],
+        key="learned_focus",
+    )
+    lines = {
+        f"L{layer} H{h}": heads.visible(layer_trace.weights[h], special, settings.special)
+        for h in chosen or [head]
+    }
+    st.plotly_chart(figures.head_view(lines, tokens, focus=focus), key="learned_headview")
+    st.caption(
+        "Each line joins a word on the left (the query) to a word on the right (a key); the darker the "
+        "line, the more weight. One colour per head."
+    )
+else:
+    q_index = st.selectbox(
+        "Query token", range(len(pieces.tokens)), format_func=lambda i: pieces.tokens[i], key="learned_query"
+    )
+    bd = heads.breakdown(right_trace, right_head, q_index)
+    keys = figures.token_labels(pieces.tokens)
+    qname = ui.latex_text(pieces.tokens[q_index])
+    st.latex(
+        rf"q = h_{{{qname}}} W_q + b_q,\quad k_j = h_j W_k + b_k,\quad "
+        r"w_j = \operatorname{softmax}_j\!\left(\frac{q \cdot k_j}{\sqrt{32}}\right)"
+    )
+    dims = figures.dim_labels(bd.q.shape[0])
+    st.plotly_chart(
+        figures.heatmap(
+            bd.q[None, :], ["q"], dims, signed=True, row_name="vector", col_name="feature", height=160
+        ),
+        key="neuron_q",
+    )
+    st.caption(f"The query vector of “{pieces.tokens[q_index]}” in {right_name}: 32 numbers.")
+    a, b = st.columns(2)
+    with a:
+        st.plotly_chart(
+            figures.heatmap(
+                bd.k, keys, dims, signed=True, row_name="key", col_name="feature", value_name="k"
+            ),
+            key="neuron_k",
+        )
+        st.caption("Each key's vector k_j.")
+    with b:
+        st.plotly_chart(
+            figures.heatmap(
+                bd.products, keys, dims, signed=True, row_name="key", col_name="feature", value_name="q×k"
+            ),
+            key="neuron_products",
+        )
+        st.caption("q × k element by element: red features push the score up, blue pull it down.")
+    st.plotly_chart(
+        figures.heatmap(
+            np.stack([bd.dots, bd.scaled, bd.weights], axis=1),
+            keys,
+            ["q·k", "q·k / √32", "softmax"],
+            signed=True,
+            row_name="key",
+            col_name="step",
+            annotate=len(keys) <= 40,
+        ),
+        key="neuron_steps",
+    )
+    st.caption(
+        "Each row of q×k summed gives the dot product q·k; divided by √32 and passed through the softmax, "
+        "it becomes this query's row of the head's W (all [CLS]/[SEP] included here)."
+    )
+
+st.divider()
+if causal:
+    st.caption("The check against the model runs without the causal mask (the model has none).")
+attn_delta, hidden_delta = ui.model_check(settings.sentence, model)
+st.markdown(
+    f"**Checked against the model, live:** for this sentence the NumPy heads differ from MiniLM's own "
+    f"attention by at most {attn_delta:.1e} (all 72 heads) and the hidden states by at most "
+    f"{hidden_delta:.1e} (all 6 layers)."
+)
