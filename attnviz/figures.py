@@ -295,3 +295,192 @@ def head_view(weights: dict[str, np.ndarray], tokens, *, focus: int | None = Non
         legend={"orientation": "h", "y": 1.02},
     )
     return fig
+
+
+def _row_text(weights_row: np.ndarray, labels: list[str], top: int = 8) -> str:
+    """A row of W as hover text: the largest weights first."""
+    order = np.argsort(-weights_row)[:top]
+    more = " …" if len(labels) > top else ""
+    return "<br>".join(f"{labels[j]}: {weights_row[j]:.4f}" for j in order) + more
+
+
+def geometry(
+    before: np.ndarray,
+    after: np.ndarray,
+    weights: np.ndarray,
+    tokens,
+    *,
+    chosen: int | None = None,
+    axes: tuple[str, str] = ("x", "y"),
+) -> go.Figure:
+    """Word vectors in a plane before (hollow) and after attention (filled), an arrow for each
+    token's move, and lines from the chosen token's new position to the points it averages
+    (thickness = weight).  before, after: [n, 2], weights: [n, n]
+    """
+    labels = token_labels(tokens)
+    n = len(labels)
+    rows = [_row_text(weights[i], labels) for i in range(n)]
+    fig = go.Figure()
+    if chosen is not None:
+        for j in range(n):
+            fig.add_trace(
+                go.Scatter(
+                    x=[after[chosen, 0], before[j, 0]],
+                    y=[after[chosen, 1], before[j, 1]],
+                    mode="lines",
+                    line={"color": "#E69F00", "width": 0.5 + 12 * float(weights[chosen, j])},
+                    opacity=0.7,
+                    hoverinfo="skip",
+                    showlegend=False,
+                )
+            )
+    fig.add_trace(
+        go.Scatter(
+            x=before[:, 0],
+            y=before[:, 1],
+            mode="markers+text" if n <= 40 else "markers",
+            text=labels,
+            textposition="top center",
+            marker={"size": 11, "symbol": "circle-open", "color": "#0072B2", "line": {"width": 2}},
+            name="before: X",
+            hovertemplate="%{text} before<br>(%{x:.4f}, %{y:.4f})<extra></extra>",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=after[:, 0],
+            y=after[:, 1],
+            mode="markers",
+            text=labels,
+            marker={"size": 11, "color": "#D55E00"},
+            name="after: Y = W X",
+            customdata=rows,
+            hovertemplate="%{text} after<br>(%{x:.4f}, %{y:.4f})<br>"
+            "its row of W:<br>%{customdata}<extra></extra>",
+        )
+    )
+    for i in range(n):
+        fig.add_annotation(
+            x=after[i, 0],
+            y=after[i, 1],
+            ax=before[i, 0],
+            ay=before[i, 1],
+            xref="x",
+            yref="y",
+            axref="x",
+            ayref="y",
+            showarrow=True,
+            arrowhead=3,
+            arrowsize=1.2,
+            arrowwidth=1.2,
+            arrowcolor="#555",
+            text="",
+        )
+    fig.update_layout(
+        height=560,
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+        xaxis={"title": axes[0], "zeroline": True},
+        yaxis={"title": axes[1], "zeroline": True, "scaleanchor": "x"},
+        legend={"orientation": "h", "y": 1.05},
+    )
+    return fig
+
+
+def animation(frames: np.ndarray, tokens, *, axes: tuple[str, str] = ("x", "y"), ms: int = 350) -> go.Figure:
+    """The points after k = 0, 1, … applications of the same attention, with Play and a k slider.
+
+    frames: [K + 1, n, 2]. Runs in the browser (Plotly frames): no rerun while it plays.
+    """
+    labels = token_labels(tokens)
+    n = len(labels)
+    mode = "markers+text" if n <= 40 else "markers"
+
+    def points(k: int) -> go.Scatter:
+        return go.Scatter(
+            x=frames[k, :, 0],
+            y=frames[k, :, 1],
+            mode=mode,
+            text=labels,
+            textposition="top center",
+            marker={"size": 11, "color": "#D55E00"},
+            hovertemplate="%{text}<br>(%{x:.4f}, %{y:.4f})<extra></extra>",
+        )
+
+    lo, hi = frames.reshape(-1, 2).min(axis=0), frames.reshape(-1, 2).max(axis=0)
+    pad = 0.08 * np.maximum(hi - lo, 1e-9)
+    steps = range(frames.shape[0])
+    fig = go.Figure(
+        data=[points(0)],
+        frames=[go.Frame(data=[points(k)], name=str(k)) for k in steps],
+    )
+    play = {
+        "frame": {"duration": ms, "redraw": False},
+        "transition": {"duration": ms * 0.8},
+        "fromcurrent": True,
+    }
+    fig.update_layout(
+        height=560,
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+        xaxis={"title": axes[0], "range": [lo[0] - pad[0], hi[0] + pad[0]]},
+        yaxis={"title": axes[1], "range": [lo[1] - pad[1], hi[1] + pad[1]]},
+        updatemenus=[
+            {
+                "type": "buttons",
+                "direction": "left",
+                "x": 0.0,
+                "y": -0.08,
+                "xanchor": "left",
+                "yanchor": "top",
+                "buttons": [
+                    {"label": "▶ Play", "method": "animate", "args": [None, play]},
+                    {
+                        "label": "❚❚ Pause",
+                        "method": "animate",
+                        "args": [[None], {"frame": {"duration": 0, "redraw": False}, "mode": "immediate"}],
+                    },
+                ],
+            }
+        ],
+        sliders=[
+            {
+                "active": 0,
+                "x": 0.2,
+                "len": 0.8,
+                "y": -0.05,
+                "currentvalue": {"prefix": "k = "},
+                "steps": [
+                    {
+                        "label": str(k),
+                        "method": "animate",
+                        "args": [[str(k)], {"frame": {"duration": 0, "redraw": False}, "mode": "immediate"}],
+                    }
+                    for k in steps
+                ],
+            }
+        ],
+    )
+    return fig
+
+
+def distance_chart(series: dict[str, np.ndarray]) -> go.Figure:
+    """Distances between the tokens against the number of attention steps k."""
+    fig = go.Figure(
+        [
+            go.Scatter(
+                x=list(range(len(v))),
+                y=np.asarray(v, dtype=np.float64),
+                mode="lines+markers",
+                name=name,
+                hovertemplate="k = %{x}: %{y:.4f}<extra>" + name + "</extra>",
+            )
+            for name, v in series.items()
+        ]
+    )
+    fig.update_layout(
+        height=280,
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+        xaxis={"title": "k (times the attention was applied)", "dtick": 2},
+        yaxis={"title": "distance", "rangemode": "tozero"},
+        legend={"orientation": "h", "y": 1.15},
+    )
+    return fig

@@ -1,0 +1,94 @@
+"""The seed's geometric picture: word vectors before (X) and after (Y = W X), in a plane.
+
+NumPy only. Repeating the same attention k times gives Y_k = W^k X: every step replaces each
+point by a weighted average of the points, so the cloud can only shrink toward a common point.
+With a residual connection, each step keeps the vector itself: Y_k = Y_{k-1} + W Y_{k-1}
+(halved, to keep the size of X: the same shape, without doubling every step).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Projection:
+    """An affine map to the plane: p = (x - mean) @ components.T"""
+
+    mean: np.ndarray  # [d]
+    components: np.ndarray  # [2, d] orthonormal rows
+    explained: float  # share of the fitted points' variance the plane keeps (0..1)
+    axes: tuple[str, str]  # axis titles
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """[..., d] -> [..., 2]"""
+        return (np.asarray(x) - self.mean) @ self.components.T
+
+
+def fit_pca(points: np.ndarray) -> Projection:
+    """The plane of the two largest principal components, fitted once on all the points given.
+
+    points: [m, d] (stack X and every Y so that both live in the same plane) -> Projection
+    """
+    points = np.asarray(points, dtype=np.float64)
+    mean = points.mean(axis=0)
+    centred = points - mean
+    _, s, vt = np.linalg.svd(centred, full_matrices=False)
+    var = s**2
+    total = var.sum()
+    components = np.zeros((2, points.shape[1]))
+    k = min(2, vt.shape[0])
+    components[:k] = vt[:k]
+    explained = float(var[:2].sum() / total) if total > 0 else 1.0
+    return Projection(mean, components, explained, ("principal component 1", "principal component 2"))
+
+
+def feature_plane(d: int, i: int, j: int) -> Projection:
+    """Two of the vectors' own features as the axes, as the seed draws it (no fitting)."""
+    if not (0 <= i < d and 0 <= j < d) or i == j:
+        raise ValueError(f"Choose two different features between 1 and {d}.")
+    components = np.zeros((2, d))
+    components[0, i] = components[1, j] = 1.0
+    return Projection(np.zeros(d), components, float("nan"), (f"feature d{i + 1}", f"feature d{j + 1}"))
+
+
+def repeat(weights: np.ndarray, x: np.ndarray, steps: int, *, residual: bool = False) -> np.ndarray:
+    """Apply the same attention again and again.  weights [n, n], x [n, d] -> [steps + 1, n, d]
+
+    Without residual: Y_k = W Y_{k-1} = W^k X. With residual: Y_k = (Y_{k-1} + W Y_{k-1}) / 2,
+    the residual sum halved so the picture keeps its size instead of doubling every step (halving
+    changes no angle or ratio). Each token then keeps half of itself per step: the words still
+    drift together, but far more slowly.
+    """
+    frames = [np.asarray(x, dtype=np.float64)]
+    for _ in range(steps):
+        y = weights @ frames[-1]
+        frames.append((frames[-1] + y) / 2 if residual else y)
+    return np.stack(frames)
+
+
+def pairwise_distances(x: np.ndarray) -> np.ndarray:
+    """[n, d] -> [n, n] Euclidean distances."""
+    sq = np.sum(x**2, axis=-1)
+    d2 = sq[:, None] + sq[None, :] - 2.0 * (x @ x.T)  # |xi|² + |xj|² - 2 xi·xj
+    d2 = np.maximum(d2, 0.0)  # rounding can make a zero slightly negative
+    np.fill_diagonal(d2, 0.0)
+    return np.sqrt(d2)
+
+
+def mean_pairwise_distance(x: np.ndarray) -> float:
+    """Average distance between two different tokens ([n, d] -> float; 0 for a single token)."""
+    n = len(x)
+    return float(pairwise_distances(x).sum() / (n * (n - 1))) if n > 1 else 0.0
+
+
+def diameter(x: np.ndarray) -> float:
+    """The largest distance between two tokens: it never grows under averaging."""
+    return float(pairwise_distances(x).max())
+
+
+def moved(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """How far each token moved, in the full space.  [n, d], [n, d] -> [n]"""
+    return np.linalg.norm(np.asarray(y) - np.asarray(x), axis=-1)

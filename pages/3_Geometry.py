@@ -1,0 +1,121 @@
+"""The seed's geometric picture: each word vector moves toward the others it averages."""
+
+import numpy as np
+import streamlit as st
+
+from attnviz import figures, geometry, heads, ui
+
+STEPS = 20
+
+settings = ui.setup("Geometry")
+st.title("Geometry: watch the word vectors move")
+st.caption(
+    "Without attention each word's vector stays where the embedding put it. With attention each "
+    "vector is replaced by a weighted average of all of them, so the words move toward each other."
+)
+emb, trace = ui.attention(settings)
+model = ui.minilm()
+
+c1, c2, c3 = st.columns([2, 1, 1])
+source = c1.radio(
+    "Attention",
+    ("plain", "learned"),
+    format_func={"plain": "Unparameterised: X and W X", "learned": "A learned head: V and W V"}.get,
+    horizontal=True,
+    key="geo_source",
+    disabled=model is None,
+    help="A learned head averages its value vectors V = H W_v + b_v (32 numbers each) instead of X.",
+)
+if source == "learned" and model is not None:
+    layer = c2.number_input("Layer", 0, 5, 0, key="geo_layer")
+    head = c3.number_input("Head", 0, 11, 0, key="geo_head")
+    pieces, full = ui.learned(settings.sentence, False, model)
+    hidden = ~pieces.special if not settings.special else np.ones(len(pieces.tokens), dtype=bool)
+    tokens = tuple(t for t, keep in zip(pieces.tokens, hidden) if keep)
+    x = full.layers[layer].v[head][hidden].astype(np.float64)  # [n, 32] the head's value vectors
+    w = heads.visible(full.layers[layer].weights[head], pieces.special, settings.special).astype(np.float64)
+    before_name, after_name = "V", "W V"
+else:
+    tokens, x, w = trace.tokens, trace.x, trace.weights
+    before_name, after_name = "X", "W X"
+n, d = x.shape
+y = w @ x  # [n, d] each row a weighted average of the rows of x
+
+# --- the plane -------------------------------------------------------------------------------
+if d == 2:
+    how, plane = "exact", geometry.feature_plane(2, 0, 1)
+    st.caption("The toy embeddings have exactly two features, so the plot shows the vectors themselves.")
+else:
+    how = st.radio(
+        "Projection to 2-D",
+        ("pca", "features"),
+        format_func={"pca": "PCA of before and after together", "features": "Two chosen features"}.get,
+        horizontal=True,
+        key="geo_projection",
+    )
+    if how == "features":
+        f1, f2 = st.columns(2)
+        i = f1.number_input("Horizontal feature", 1, d, 1, key="geo_f1") - 1
+        j = f2.number_input("Vertical feature", 1, d, min(2, d), key="geo_f2") - 1
+        if i == j:
+            st.info("Choose two different features.", icon="↔️")
+            st.stop()
+        plane = geometry.feature_plane(d, i, j)
+    else:
+        plane = geometry.fit_pca(np.vstack([x, y]))  # one plane for both, fitted once
+        st.caption(
+            f"The {d}-dimensional vectors are projected onto the plane that keeps most of their spread: "
+            f"it keeps {plane.explained:.0%} of the variance, so distances in the picture are "
+            f"{'roughly' if plane.explained < 0.8 else 'mostly'} faithful."
+        )
+
+chosen = st.selectbox(
+    "Show the weights of", range(n), format_func=lambda k: figures.token_labels(tokens)[k], key="geo_token"
+)
+st.latex(
+    rf"y_i = \sum_j W_{{ij}}\, {before_name[0].lower()}_j \qquad \text{{(before: {before_name}, after: {after_name})}}"
+)
+st.plotly_chart(
+    figures.geometry(plane(x), plane(y), w, tokens, chosen=chosen, axes=plane.axes), key="geo_picture"
+)
+st.caption(
+    f"Hollow points are the vectors before attention ({before_name}), filled points after ({after_name}); "
+    f"each arrow is one word's move, and the orange lines show what “{tokens[chosen]}” averages "
+    "(thicker = more weight). Hover a filled point for its row of W."
+)
+dist = geometry.moved(x, y)
+order = np.argsort(-dist)[: min(n, 8)]
+st.caption(
+    f"Distance moved in the full {d}-dimensional space (mean {dist.mean():.3f}): "
+    + ", ".join(f"{figures.token_labels(tokens)[k]} {dist[k]:.3f}" for k in order)
+    + (" …" if n > 8 else "")
+    + ". Low temperature: each word mostly keeps itself; high temperature: everything moves to the mean."
+)
+
+# --- repeated attention ---------------------------------------------------------------------
+st.header("Apply the same attention again and again")
+residual = st.toggle("Residual connection: Y = X + W X", key="geo_residual")
+frames = geometry.repeat(w, x, STEPS, residual=residual)  # [K + 1, n, d]
+anim_plane = geometry.fit_pca(frames.reshape(-1, d)) if how == "pca" else plane  # fitted once on every frame
+st.latex(r"Y_k = \tfrac{1}{2}\left(Y_{k-1} + W Y_{k-1}\right)" if residual else r"Y_k = W\,Y_{k-1} = W^k X")
+st.plotly_chart(figures.animation(anim_plane(frames), tokens, axes=anim_plane.axes), key="geo_animation")
+mean_d = [geometry.mean_pairwise_distance(f) for f in frames]
+diam = [geometry.diameter(f) for f in frames]
+st.plotly_chart(
+    figures.distance_chart({"mean distance between two words": mean_d, "largest distance": diam}),
+    key="geo_distances",
+)
+if residual:
+    st.caption(
+        "With the residual, each step keeps every vector itself and only adds its context (the sum is halved "
+        "so the picture keeps its size; that changes no angle or ratio), so the words stay apart far longer. "
+        "Real transformers add the input back around every attention layer for this reason; with different "
+        "weights in each layer, an MLP and LayerNorm, the words stay distinct through all the layers."
+    )
+else:
+    st.caption(
+        "Press Play: every step replaces each point by a weighted average of the points, so the cloud can only "
+        "shrink (the largest distance never grows; the mean can rise for a step when close words are pulled "
+        "apart) and the words collapse toward one common point, losing what made them different. "
+        "This is why real transformers add the input back: try the residual toggle."
+    )

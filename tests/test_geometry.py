@@ -1,0 +1,150 @@
+"""The geometry page's maths and figure data: the plotted points are the projections of X and W X."""
+
+import numpy as np
+import pytest
+
+from attnviz import core, figures, geometry
+from attnviz.embeddings import ToyEmbedder
+from tests.apptest_charts import decode, figure
+from tests.test_pages import app
+
+GEO = "pages/3_Geometry.py"
+
+
+def test_pca_plane_is_fitted_once_on_both_sets():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(6, 10))
+    y = core.self_attention(x).output
+    plane = geometry.fit_pca(np.vstack([x, y]))
+    both = plane(np.vstack([x, y]))
+    np.testing.assert_allclose(both.mean(axis=0), 0, atol=1e-12)  # centred on both sets together
+    np.testing.assert_allclose(plane.components @ plane.components.T, np.eye(2), atol=1e-12)
+    assert 0 < plane.explained <= 1
+    # exact when the data is already 2-D
+    flat = np.c_[x[:, :2], np.zeros((6, 8))]
+    assert geometry.fit_pca(flat).explained == pytest.approx(1.0)
+
+
+def test_feature_plane_picks_features():
+    x = np.arange(12.0).reshape(3, 4)
+    np.testing.assert_array_equal(geometry.feature_plane(4, 2, 0)(x), x[:, [2, 0]])
+    with pytest.raises(ValueError):
+        geometry.feature_plane(4, 1, 1)
+
+
+def test_repeat_is_powers_of_w():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(5, 3))
+    w = core.self_attention(x).weights
+    frames = geometry.repeat(w, x, 4)
+    assert frames.shape == (5, 5, 3)
+    np.testing.assert_allclose(frames[3], np.linalg.matrix_power(w, 3) @ x)
+
+
+@pytest.mark.parametrize("seed", range(20))
+@pytest.mark.parametrize("temperature", [0.5, 1.0, 5.0])
+def test_averaging_contracts(seed, temperature):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(int(rng.integers(2, 12)), int(rng.integers(2, 30))))
+    w = core.self_attention(x, temperature=temperature).weights
+    frames = geometry.repeat(w, x, 20)
+    diam = [geometry.diameter(f) for f in frames]
+    assert all(b <= a + 1e-9 for a, b in zip(diam, diam[1:]))  # every new point lies inside the old cloud
+    # (the *mean* distance can rise for a while when close points are pulled apart; the page says so)
+
+
+@pytest.mark.parametrize("text", ["hi how are You", "the cat sat on the mat", "a b c d"])
+def test_mean_distance_decreases_step_by_step_for_the_seed_example(text):
+    emb = ToyEmbedder()(text)
+    for t in (0.5, 1.0, 2.0, 5.0):
+        frames = geometry.repeat(core.self_attention(emb.vectors, temperature=t).weights, emb.vectors, 20)
+        mean = [geometry.mean_pairwise_distance(f) for f in frames]
+        assert all(b < a or b < 1e-6 * mean[0] for a, b in zip(mean, mean[1:])), t  # until one point
+
+
+def test_residual_keeps_words_apart():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(6, 4))
+    w = core.self_attention(x).weights
+    plain = geometry.repeat(w, x, 20)
+    res = geometry.repeat(w, x, 20, residual=True)
+    np.testing.assert_allclose(res[1], (x + w @ x) / 2)
+    assert geometry.mean_pairwise_distance(res[-1]) > geometry.mean_pairwise_distance(plain[-1])
+
+
+def test_pairwise_distances():
+    x = np.array([[0.0, 0.0], [3.0, 4.0], [0.0, 1.0]])
+    np.testing.assert_allclose(
+        geometry.pairwise_distances(x), [[0, 5, 1], [5, 0, np.sqrt(18)], [1, np.sqrt(18), 0]]
+    )
+    assert geometry.mean_pairwise_distance(x[:1]) == 0.0
+
+
+def test_geometry_figure_data():
+    x = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    tr = core.self_attention(x, ["a", "b", "c"])
+    fig = figures.geometry(x, tr.output, tr.weights, tr.tokens, chosen=0)
+    before, after = fig.data[-2], fig.data[-1]
+    np.testing.assert_array_equal(np.c_[before.x, before.y], x)
+    np.testing.assert_allclose(np.c_[after.x, after.y], tr.weights @ x)
+    assert len(fig.layout.annotations) == 3  # one arrow per token
+    widths = [t.line.width for t in fig.data[:3]]
+    assert np.argmax(widths) == np.argmax(tr.weights[0])
+
+
+def _points(fig_json, name):
+    trace = next(t for t in fig_json["data"] if t.get("name") == name)
+    return np.c_[decode(trace["x"]), decode(trace["y"])]
+
+
+def test_page_with_toy_embeddings_plots_exactly_x_and_wx():
+    at = app(GEO, s="hi how are You", e="toy", t="0.7")
+    emb = ToyEmbedder()("hi how are You")
+    tr = core.self_attention(emb.vectors, emb.tokens, temperature=0.7)
+    fig = figure(at, "geo_picture")
+    np.testing.assert_array_equal(_points(fig, "before: X"), emb.vectors)
+    np.testing.assert_allclose(_points(fig, "after: Y = W X"), tr.output, atol=1e-12)
+    anim = figure(at, "geo_animation")
+    assert len(anim["frames"]) == 21
+    last = anim["frames"][-1]["data"][0]
+    np.testing.assert_allclose(
+        np.c_[decode(last["x"]), decode(last["y"])], np.linalg.matrix_power(tr.weights, 20) @ emb.vectors
+    )
+
+
+def test_page_with_minilm_plots_the_projection_of_wx(minilm):
+    at = app(GEO, s="the cat sat on the mat")
+    emb = minilm.static("the cat sat on the mat").without_special()
+    tr = core.self_attention(emb.vectors, emb.tokens)
+    plane = geometry.fit_pca(np.vstack([tr.x, tr.output]))
+    fig = figure(at, "geo_picture")
+    np.testing.assert_allclose(_points(fig, "after: Y = W X"), plane(tr.output), atol=1e-9)
+    np.testing.assert_allclose(_points(fig, "before: X"), plane(tr.x), atol=1e-9)
+    assert any("of the variance" in c.value for c in at.caption)
+
+
+@pytest.mark.parametrize(
+    "actions",
+    [
+        {"geo_residual": True},
+        {"geo_source": "learned"},
+        {"geo_source": "learned", "geo_layer": 5, "geo_head": 11},
+        {"geo_projection": "features"},
+    ],
+)
+def test_page_controls(actions):
+    at = app(GEO, s="Geometry makes attention visible")
+    for key, value in actions.items():
+        widget = next(w for kind in ("toggle", "radio", "number_input") for w in at.get(kind) if w.key == key)
+        widget.set_value(value).run()
+        assert not at.exception, at.exception
+    figure(at, "geo_picture")
+    figure(at, "geo_distances")
+
+
+@pytest.mark.parametrize(
+    "params", [{"s": "one"}, {"s": "same same same"}, {"s": "😀 <b>x</b>"}, {"t": "0.05"}, {"t": "5"}]
+)
+def test_page_edge_cases(params):
+    at = app(GEO, **params)
+    assert not at.exception
