@@ -1,5 +1,7 @@
 """The geometry page's maths and figure data: the plotted points are the projections of X and W X."""
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 
@@ -49,7 +51,7 @@ def test_averaging_contracts(seed, temperature):
     w = core.self_attention(x, temperature=temperature).weights
     frames = geometry.repeat(w, x, 20)
     diam = [geometry.diameter(f) for f in frames]
-    assert all(b <= a + 1e-9 for a, b in zip(diam, diam[1:]))  # every new point lies inside the old cloud
+    assert all(b <= a + 1e-9 for a, b in pairwise(diam))  # every new point lies inside the old cloud
     # (the *mean* distance can rise for a while when close points are pulled apart; the page says so)
 
 
@@ -59,7 +61,7 @@ def test_mean_distance_decreases_step_by_step_for_the_seed_example(text):
     for t in (0.5, 1.0, 2.0, 5.0):
         frames = geometry.repeat(core.self_attention(emb.vectors, temperature=t).weights, emb.vectors, 20)
         mean = [geometry.mean_pairwise_distance(f) for f in frames]
-        assert all(b < a or b < 1e-6 * mean[0] for a, b in zip(mean, mean[1:])), t  # until one point
+        assert all(b < a or b < 1e-6 * mean[0] for a, b in pairwise(mean)), t  # until one point
 
 
 def test_residual_keeps_words_apart():
