@@ -71,9 +71,7 @@ def learned_head(args: argparse.Namespace) -> dict:
     return {
         "tokens": [t for t, k in zip(pieces.tokens, keep) if k],
         "scores": scores.astype(float).tolist(),
-        "weights": visible(trace.weights[args.head], pieces.special, not args.no_special)
-        .astype(float)
-        .tolist(),
+        "weights": visible(trace.weights[args.head], pieces.special, not args.no_special).astype(float).tolist(),
         "notices": list(pieces.notices),
     }
 
@@ -113,9 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         print(json.dumps(out, ensure_ascii=False))
     else:
-        print(
-            f"W = softmax(s·X Xᵀ / T) by rows, s = {trace.scale:.4g}, T = {trace.temperature:g}, {emb.source}"
-        )
+        print(f"W = softmax(s·X Xᵀ / T) by rows, s = {trace.scale:.4g}, T = {trace.temperature:g}, {emb.source}")
         print(weights_table(trace.tokens, trace.weights))
     return 0
 

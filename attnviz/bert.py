@@ -73,9 +73,7 @@ class BertWeights:
         layers = []
         for i in range(n_layers):
             p = f"encoder.layer.{i}."
-            (w_q, b_q), (w_k, b_k), (w_v, b_v) = (
-                lin(p + f"attention.self.{m}") for m in ("query", "key", "value")
-            )
+            (w_q, b_q), (w_k, b_k), (w_v, b_v) = (lin(p + f"attention.self.{m}") for m in ("query", "key", "value"))
             w_o, b_o = lin(p + "attention.output.dense")
             w_1, b_1 = lin(p + "intermediate.dense")
             w_2, b_2 = lin(p + "output.dense")

@@ -37,9 +37,7 @@ def softmax(z: np.ndarray, axis: int = -1) -> np.ndarray:
         z = z.astype(np.float64)
     m = np.max(z, axis=axis, keepdims=True)
     if not np.all(np.isfinite(m)):
-        raise AttentionError(
-            "A row of scores is entirely masked (or not finite), so there is nothing to attend to."
-        )
+        raise AttentionError("A row of scores is entirely masked (or not finite), so there is nothing to attend to.")
     e = np.exp(z - m)  # the max entry becomes exp(0) = 1, so the sum is >= 1
     return e / np.sum(e, axis=axis, keepdims=True)
 
@@ -85,9 +83,7 @@ def masked_logits(
     if empty.size:
         i = int(empty[0])
         who = f" ({tokens[i]!r})" if i < len(tokens) else ""
-        raise AttentionError(
-            f"Row {i}{who} is fully masked: it may attend to no token, so its weights are undefined."
-        )
+        raise AttentionError(f"Row {i}{who} is fully masked: it may attend to no token, so its weights are undefined.")
     return np.where(mask, logits, -np.inf)
 
 

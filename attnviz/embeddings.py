@@ -253,8 +253,7 @@ def _tokenizer_notices(text, pieces, spans, unk) -> tuple[str, ...]:
     if unknown:
         shown = ", ".join(f"“{u}”" for u in unknown[:8]) + (" …" if len(unknown) > 8 else "")
         notices.append(
-            f"{len(unknown)} piece(s) are not in the model's vocabulary and became [UNK] "
-            f"(one shared vector): {shown}."
+            f"{len(unknown)} piece(s) are not in the model's vocabulary and became [UNK] (one shared vector): {shown}."
         )
     if changed:
         shown = ", ".join(f"“{a}” → “{b}”" for a, b in changed[:5]) + (" …" if len(changed) > 5 else "")

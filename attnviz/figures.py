@@ -1,11 +1,14 @@
 """Plotly figures: functions that take arrays and tokens and return a go.Figure.
 
-No figure is displayed here; pages decide where each goes.
+No figure is displayed here; pages decide where each goes. Each figure is built in one call from
+plain dicts with the empty template: plotly validates dicts quickly, and the page (Streamlit's
+theme) supplies the look, so a rerun pays for the data, not for restyling.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from functools import lru_cache
 
 import numpy as np
 import plotly.graph_objects as go
@@ -13,17 +16,33 @@ import plotly.graph_objects as go
 ANNOTATE_MAX = 30  # above this many rows or columns, numbers in cells become unreadable
 WEIGHTS_SCALE = "Viridis"  # sequential, colour-blind safe: 0 .. 1
 SIGNED_SCALE = "RdBu_r"  # diverging, colour-blind safe, white at 0: negative blue, positive red
+HEAD_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
+MARGIN = {"l": 10, "r": 10, "t": 10, "b": 10}
+
+
+def _figure(data: list[dict], layout: dict, frames: list[dict] | None = None) -> go.Figure:
+    return go.Figure(data=data, layout={"template": "none", "margin": MARGIN, **layout}, frames=frames)
+
+
+def unique_labels(tokens: tuple[str, ...] | list[str]) -> list[str]:
+    """One label per token; a repeated token gets its position so each label is unique.
+
+    ["the", "cat", "the"] -> ["the #1", "cat", "the #3"]  (a categorical axis merges equal labels)
+    """
+    counts = Counter(tokens)
+    return [f"{t} #{i + 1}" if counts[t] > 1 else t for i, t in enumerate(tokens)]
 
 
 def token_labels(tokens: tuple[str, ...] | list[str]) -> list[str]:
-    """Axis labels, one per token; a repeated token gets its position so each label is unique.
+    """unique_labels for Plotly: it reads <b>, <a href> … in text as markup, so < > & are given
+    as entities: shown as typed, never parsed."""
+    return list(_plotly_labels(tuple(tokens)))
 
-    ["the", "cat", "the"] -> ["the #1", "cat", "the #3"]  (a categorical axis merges equal labels)
-    Plotly reads <b>, <a href> … in text as markup, so < > & are given as entities: shown, never parsed.
-    """
-    counts = Counter(tokens)
-    labels = [f"{t} #{i + 1}" if counts[t] > 1 else t for i, t in enumerate(tokens)]
-    return [escape_markup(label) for label in labels]
+
+@lru_cache(maxsize=64)
+def _plotly_labels(tokens: tuple[str, ...]) -> tuple[str, ...]:
+    """Every figure of a page labels the same tokens: compute the labels once."""
+    return tuple(escape_markup(label) for label in unique_labels(tokens))
 
 
 def escape_markup(text: str) -> str:
@@ -31,15 +50,10 @@ def escape_markup(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def dim_labels(d: int) -> list[str]:
-    """Feature names for the columns of X: d1 … dD."""
-    return [f"d{j + 1}" for j in range(d)]
-
-
 def heatmap(
     matrix: np.ndarray,
     rows: list[str],
-    cols: list[str],
+    cols: list[str] | None,
     *,
     title: str = "",
     zmin: float | None = None,
@@ -53,47 +67,51 @@ def heatmap(
 ) -> go.Figure:
     """One annotated heatmap; the hover shows the pair of labels and the exact value.
 
-    matrix: [r, c], rows: r labels, cols: c labels (unique; see token_labels)
+    matrix: [r, c], rows: r labels, cols: c labels (unique; see token_labels), or None for
+    numbered features d1 … dc (a numeric axis: no label list to send for 384 columns)
     """
-    z = np.asarray(matrix, dtype=np.float64)
-    if z.shape != (len(rows), len(cols)):
-        raise ValueError(f"matrix {z.shape} vs {len(rows)} rows x {len(cols)} cols")
+    z = np.asarray(matrix)
+    z = z if z.dtype in (np.float32, np.float64) else z.astype(np.float64)
+    if z.shape[0] != len(rows) or (cols is not None and z.shape[1] != len(cols)):
+        raise ValueError(f"matrix {z.shape} vs {len(rows)} rows x {cols if cols is None else len(cols)} cols")
     if annotate is None:
         annotate = max(z.shape) <= ANNOTATE_MAX
     if signed and zmin is None and zmax is None:
         m = float(np.max(np.abs(z[np.isfinite(z)]), initial=0.0)) or 1.0
         zmin, zmax = -m, m  # symmetric, so white means 0
-    trace = go.Heatmap(
-        z=z,
-        x=list(cols),
-        y=list(rows),
-        zmin=zmin,
-        zmax=zmax,
-        colorscale=SIGNED_SCALE if signed else WEIGHTS_SCALE,
-        hovertemplate=f"{row_name}: %{{y}}<br>{col_name}: %{{x}}<br>{value_name} = %{{z:.6g}}<extra></extra>",
-        texttemplate="%{z:.2f}" if annotate else None,
-        textfont={"size": 11},
-        xgap=1 if annotate else 0,
-        ygap=1 if annotate else 0,
-    )
-    fig = go.Figure(trace)
+    col_hover = "%{x}" if cols is not None else "d%{x}"
+    trace = {
+        "type": "heatmap",
+        "z": z,
+        **({"x": list(cols)} if cols is not None else {"x0": 1, "dx": 1}),
+        "y": list(rows),
+        "zmin": zmin,
+        "zmax": zmax,
+        "colorscale": SIGNED_SCALE if signed else WEIGHTS_SCALE,
+        "hovertemplate": f"{row_name}: %{{y}}<br>{col_name}: {col_hover}<br>{value_name} = %{{z:.6g}}<extra></extra>",
+        "xgap": 1 if annotate else 0,
+        "ygap": 1 if annotate else 0,
+    }
+    if annotate:
+        trace |= {"texttemplate": "%{z:.2f}", "textfont": {"size": 11}}
     per_row = 28 if annotate else 12 if len(rows) <= 64 else 6
-    fig.update_layout(
-        title=title or None,
-        height=height or int(min(900, max(260, 110 + per_row * len(rows)))),
-        margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10},
-        xaxis={"side": "top", "tickangle": -45 if len(cols) > 8 else 0, "type": "category"},
-        yaxis={"autorange": "reversed", "type": "category"},  # row 1 on top, like a matrix
+    return _figure(
+        [trace],
+        {
+            "title": {"text": title} if title else None,
+            "height": height or int(min(900, max(260, 110 + per_row * len(rows)))),
+            "margin": {**MARGIN, "t": 40 if title else 10},
+            "xaxis": {"side": "top", "tickangle": -45 if z.shape[1] > 8 else 0}
+            | ({"type": "category"} if cols is not None else {"title": {"text": "feature"}, "tickprefix": "d"}),
+            "yaxis": {"autorange": "reversed", "type": "category"},  # row 1 on top, like a matrix
+        },
     )
-    return fig
 
 
 def weights_heatmap(weights: np.ndarray, tokens, *, title: str = "", height: int | None = None) -> go.Figure:
     """W [n, n]: how much each query (row) takes from each key (column); rows sum to 1."""
     labels = token_labels(tokens)
-    return heatmap(
-        weights, labels, labels, title=title, zmin=0.0, zmax=1.0, value_name="weight", height=height
-    )
+    return heatmap(weights, labels, labels, title=title, zmin=0.0, zmax=1.0, value_name="weight", height=height)
 
 
 def scores_heatmap(scores: np.ndarray, tokens, *, title: str = "", value_name: str = "score") -> go.Figure:
@@ -103,17 +121,21 @@ def scores_heatmap(scores: np.ndarray, tokens, *, title: str = "", value_name: s
 
 
 def vectors_heatmap(x: np.ndarray, tokens, *, title: str = "", value_name: str = "x") -> go.Figure:
-    """X or Y [n, d]: one row per token, one column per feature, white at 0."""
+    """X or Y [n, d]: one row per token, one column per feature, white at 0.
+
+    Sent as float32 when that loses nothing (MiniLM's own vectors are float32): half the bytes.
+    """
+    x = np.asarray(x)
+    x32 = x.astype(np.float32)
     return heatmap(
-        x,
+        x32 if np.array_equal(x32, x) else x,
         token_labels(tokens),
-        dim_labels(x.shape[1]),
+        None,
         title=title,
         signed=True,
         row_name="token",
         col_name="feature",
         value_name=value_name,
-        annotate=max(x.shape) <= ANNOTATE_MAX,
     )
 
 
@@ -121,49 +143,49 @@ def row_bars(weights_row: np.ndarray, tokens) -> go.Figure:
     """One row of W as bars: the recipe of one weighted average."""
     labels = token_labels(tokens)
     w = np.asarray(weights_row, dtype=np.float64)
-    fig = go.Figure(
-        go.Bar(
-            x=labels,
-            y=w,
-            marker={"color": w, "colorscale": WEIGHTS_SCALE, "cmin": 0.0, "cmax": 1.0},
-            text=[f"{v:.2f}" for v in w] if len(w) <= ANNOTATE_MAX else None,
-            textposition="outside",
-            hovertemplate="weight on %{x} = %{y:.6g}<extra></extra>",
-        )
+    bars = {
+        "type": "bar",
+        "x": labels,
+        "y": w,
+        "marker": {"color": w, "colorscale": WEIGHTS_SCALE, "cmin": 0.0, "cmax": 1.0},
+        "hovertemplate": "weight on %{x} = %{y:.6g}<extra></extra>",
+    }
+    if len(w) <= ANNOTATE_MAX:
+        bars |= {"text": [f"{v:.2f}" for v in w], "textposition": "outside"}
+    return _figure(
+        [bars],
+        {
+            "height": 260,
+            "yaxis": {"range": [0, 1.05], "title": {"text": "weight"}},
+            "xaxis": {"type": "category", "tickangle": -45 if len(w) > 8 else 0},
+        },
     )
-    fig.update_layout(
-        height=260,
-        margin={"l": 10, "r": 10, "t": 10, "b": 10},
-        yaxis={"range": [0, 1.05], "title": "weight"},
-        xaxis={"type": "category", "tickangle": -45 if len(w) > 8 else 0},
-    )
-    return fig
 
 
 def entropy_bars(entropies: dict[str, np.ndarray], tokens) -> go.Figure:
     """Each row's entropy (bits) for several attention patterns, side by side per token."""
     labels = token_labels(tokens)
-    fig = go.Figure(
-        [
-            go.Bar(
-                name=name, x=labels, y=np.asarray(e, dtype=np.float64), hovertemplate="%{x}: %{y:.4f} bits"
-            )
-            for name, e in entropies.items()
-        ]
-    )
     n = len(labels)
-    fig.add_hline(
-        y=float(np.log2(n)) if n > 1 else 0.0, line_dash="dot", annotation_text="log₂ n: spread evenly"
-    )
-    fig.update_layout(
-        barmode="group",
-        height=280,
-        margin={"l": 10, "r": 10, "t": 10, "b": 10},
-        yaxis={"title": "entropy (bits)"},
-        xaxis={"type": "category"},
-        legend={"orientation": "h", "y": 1.12},
-    )
-    return fig
+    even = float(np.log2(n)) if n > 1 else 0.0
+    bars = [
+        {"type": "bar", "name": name, "x": labels, "y": np.asarray(e, dtype=np.float64),
+         "hovertemplate": "%{x}: %{y:.4f} bits"}
+        for name, e in entropies.items()
+    ]  # fmt: skip
+    return _figure(
+        bars,
+        {
+            "barmode": "group",
+            "height": 280,
+            "yaxis": {"title": {"text": "entropy (bits)"}, "range": [0, even * 1.1 or 1]},
+            "xaxis": {"type": "category"},
+            "legend": {"orientation": "h", "y": 1.12},
+            "shapes": [{"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": even, "y1": even,
+                        "line": {"dash": "dot", "color": "#555"}}],
+            "annotations": [{"xref": "paper", "x": 1, "y": even, "text": "log₂ n: spread evenly",
+                             "showarrow": False, "xanchor": "right", "yanchor": "bottom"}],
+        },
+    )  # fmt: skip
 
 
 def model_grid(attentions: np.ndarray, *, chosen: tuple[int, int] | None = None) -> go.Figure:
@@ -174,50 +196,34 @@ def model_grid(attentions: np.ndarray, *, chosen: tuple[int, int] | None = None)
     n_layers, n_heads, n, _ = attentions.shape
     step = n + max(1, n // 6)  # a gap between the small maps
     traces = [
-        go.Heatmap(
-            z=attentions[layer, head],
-            x0=head * step,
-            y0=layer * step,
-            coloraxis="coloraxis",
-            hovertemplate=f"layer {layer}, head {head}<br>weight %{{z:.4f}}<extra></extra>",
-        )
+        {"type": "heatmap", "z": attentions[layer, head], "x0": head * step, "y0": layer * step,
+         "coloraxis": "coloraxis", "hovertemplate": f"layer {layer}, head {head}<br>weight %{{z:.4f}}<extra></extra>"}
         for layer in range(n_layers)
         for head in range(n_heads)
-    ]
-    fig = go.Figure(traces)
+    ]  # fmt: skip
+    shapes = []
     if chosen is not None:
         layer, head = chosen
-        fig.add_shape(
-            type="rect",
-            x0=head * step - 1,
-            x1=head * step + n,
-            y0=layer * step - 1,
-            y1=layer * step + n,
-            line={"color": "#d62728", "width": 3},
-        )
+        shapes.append(
+            {"type": "rect", "x0": head * step - 1, "x1": head * step + n, "y0": layer * step - 1,
+             "y1": layer * step + n, "line": {"color": "#d62728", "width": 3}}
+        )  # fmt: skip
     ticks = {"tickmode": "array", "showgrid": False, "zeroline": False}
-    fig.update_layout(
-        coloraxis={"colorscale": WEIGHTS_SCALE, "cmin": 0.0, "cmax": 1.0, "colorbar": {"title": "weight"}},
-        height=120 + 75 * n_layers,
-        margin={"l": 10, "r": 10, "t": 30, "b": 10},
-        xaxis={
-            **ticks,
-            "tickvals": [h * step + n / 2 for h in range(n_heads)],
-            "ticktext": [f"head {h}" for h in range(n_heads)],
-            "side": "top",
+    return _figure(
+        traces,
+        {
+            "coloraxis": {"colorscale": WEIGHTS_SCALE, "cmin": 0.0, "cmax": 1.0,
+                          "colorbar": {"title": {"text": "weight"}}},
+            "height": 120 + 75 * n_layers,
+            "margin": {**MARGIN, "t": 30},
+            "shapes": shapes,
+            "xaxis": {**ticks, "tickvals": [h * step + n / 2 for h in range(n_heads)],
+                      "ticktext": [f"head {h}" for h in range(n_heads)], "side": "top"},
+            "yaxis": {**ticks, "tickvals": [layer * step + n / 2 for layer in range(n_layers)],
+                      "ticktext": [f"layer {layer}" for layer in range(n_layers)], "autorange": "reversed",
+                      "scaleanchor": "x"},
         },
-        yaxis={
-            **ticks,
-            "tickvals": [layer * step + n / 2 for layer in range(n_layers)],
-            "ticktext": [f"layer {layer}" for layer in range(n_layers)],
-            "autorange": "reversed",
-            "scaleanchor": "x",
-        },
-    )
-    return fig
-
-
-HEAD_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
+    )  # fmt: skip
 
 
 def head_view(weights: dict[str, np.ndarray], tokens, *, focus: int | None = None) -> go.Figure:
@@ -229,72 +235,45 @@ def head_view(weights: dict[str, np.ndarray], tokens, *, focus: int | None = Non
     labels = token_labels(tokens)
     n = len(labels)
     queries = range(n) if focus is None else [focus]
-    levels = np.linspace(0.1, 1.0, 10)  # lines are drawn in 10 opacity steps; below 0.02 not at all
     traces = []
     for c, (name, w) in enumerate(weights.items()):
         colour = HEAD_COLOURS[c % len(HEAD_COLOURS)]
-        binned = np.clip(np.ceil(np.asarray(w) * 10) - 1, 0, 9).astype(int)  # [n, n] opacity step
-        for b in range(10):
+        level = np.clip(np.ceil(np.asarray(w) * 10), 1, 10).astype(int)  # [n, n] opacity in tenths
+        for b in range(1, 11):  # one trace per opacity step; lines under 0.02 are not drawn
             xs, ys = [], []
             for i in queries:
-                for j in np.flatnonzero((binned[i] == b) & (w[i] >= 0.02)):
+                for j in np.flatnonzero((level[i] == b) & (w[i] >= 0.02)):
                     xs += [0.0, 1.0, None]
                     ys += [i, int(j), None]
             if xs:
                 traces.append(
-                    go.Scatter(
-                        x=xs,
-                        y=ys,
-                        mode="lines",
-                        line={"color": colour, "width": 2},
-                        opacity=float(levels[b]),
-                        name=name,
-                        legendgroup=name,
-                        showlegend=False,
-                        hoverinfo="skip",
-                    )
-                )
+                    {"type": "scatter", "x": xs, "y": ys, "mode": "lines", "line": {"color": colour, "width": 2},
+                     "opacity": b / 10, "legendgroup": name, "showlegend": False, "hoverinfo": "skip"}
+                )  # fmt: skip
         traces.append(
-            go.Scatter(x=[None], y=[None], mode="lines", line={"color": colour, "width": 3}, name=name)
-        )
-    hover = [
-        "<br>".join(f"{name}: {labels[i]} → {labels[j]} = {w[i, j]:.4f}" for name, w in weights.items())
-        for i in range(n)
-        for j in [int(np.argmax(next(iter(weights.values()))[i]))]
-    ]
-    traces.append(
-        go.Scatter(
-            x=[0.0] * n,
-            y=list(range(n)),
-            mode="text",
-            text=labels,
-            textposition="middle left",
-            hovertext=[f"query {lab}; strongest: {h}" for lab, h in zip(labels, hover)],
-            hoverinfo="text",
-            showlegend=False,
-        )
+            {"type": "scatter", "x": [None], "y": [None], "mode": "lines", "name": name,
+             "line": {"color": colour, "width": 3}, "legendgroup": name}
+        )  # fmt: skip
+    first = next(iter(weights.values()))
+    strongest = [f"query {labels[i]}: strongest key {labels[int(np.argmax(first[i]))]}" for i in range(n)]
+    for x, side, hover in (
+        (0.0, "middle left", strongest),
+        (1.0, "middle right", [f"key {t}" for t in labels]),
+    ):
+        traces.append(
+            {"type": "scatter", "x": [x] * n, "y": list(range(n)), "mode": "text", "text": labels,
+             "textposition": side, "hovertext": hover, "hoverinfo": "text", "showlegend": False}
+        )  # fmt: skip
+    return _figure(
+        traces,
+        {
+            "height": int(min(2400, max(300, 60 + 22 * n))),
+            "margin": {**MARGIN, "t": 30},
+            "xaxis": {"visible": False, "range": [-0.6, 1.6]},
+            "yaxis": {"visible": False, "autorange": "reversed"},
+            "legend": {"orientation": "h", "y": 1.02},
+        },
     )
-    traces.append(
-        go.Scatter(
-            x=[1.0] * n,
-            y=list(range(n)),
-            mode="text",
-            text=labels,
-            textposition="middle right",
-            hovertext=[f"key {lab}" for lab in labels],
-            hoverinfo="text",
-            showlegend=False,
-        )
-    )
-    fig = go.Figure(traces)
-    fig.update_layout(
-        height=int(min(2400, max(300, 60 + 22 * n))),
-        margin={"l": 10, "r": 10, "t": 30, "b": 10},
-        xaxis={"visible": False, "range": [-0.6, 1.6]},
-        yaxis={"visible": False, "autorange": "reversed"},
-        legend={"orientation": "h", "y": 1.02},
-    )
-    return fig
 
 
 def _row_text(weights_row: np.ndarray, labels: list[str], top: int = 8) -> str:
@@ -319,71 +298,39 @@ def geometry(
     """
     labels = token_labels(tokens)
     n = len(labels)
-    rows = [_row_text(weights[i], labels) for i in range(n)]
-    fig = go.Figure()
-    if chosen is not None:
-        for j in range(n):
-            fig.add_trace(
-                go.Scatter(
-                    x=[after[chosen, 0], before[j, 0]],
-                    y=[after[chosen, 1], before[j, 1]],
-                    mode="lines",
-                    line={"color": "#E69F00", "width": 0.5 + 12 * float(weights[chosen, j])},
-                    opacity=0.7,
-                    hoverinfo="skip",
-                    showlegend=False,
-                )
-            )
-    fig.add_trace(
-        go.Scatter(
-            x=before[:, 0],
-            y=before[:, 1],
-            mode="markers+text" if n <= 40 else "markers",
-            text=labels,
-            textposition="top center",
-            marker={"size": 11, "symbol": "circle-open", "color": "#0072B2", "line": {"width": 2}},
-            name="before: X",
-            hovertemplate="%{text} before<br>(%{x:.4f}, %{y:.4f})<extra></extra>",
-        )
+    lines = [
+        {"type": "scatter", "x": [after[chosen, 0], before[j, 0]], "y": [after[chosen, 1], before[j, 1]],
+         "mode": "lines", "line": {"color": "#E69F00", "width": 0.5 + 12 * float(weights[chosen, j])},
+         "opacity": 0.7, "hoverinfo": "skip", "showlegend": False}
+        for j in range(n)
+        if chosen is not None
+    ]  # fmt: skip
+    points = [
+        {"type": "scatter", "x": before[:, 0], "y": before[:, 1], "mode": "markers+text" if n <= 40 else "markers",
+         "text": labels, "textposition": "top center", "name": "before: X",
+         "marker": {"size": 11, "symbol": "circle-open", "color": "#0072B2", "line": {"width": 2}},
+         "hovertemplate": "%{text} before<br>(%{x:.4f}, %{y:.4f})<extra></extra>"},
+        {"type": "scatter", "x": after[:, 0], "y": after[:, 1], "mode": "markers", "text": labels,
+         "name": "after: Y = W X", "marker": {"size": 11, "color": "#D55E00"},
+         "customdata": [_row_text(weights[i], labels) for i in range(n)],
+         "hovertemplate": "%{text} after<br>(%{x:.4f}, %{y:.4f})<br>its row of W:<br>%{customdata}<extra></extra>"},
+    ]  # fmt: skip
+    arrows = [
+        {"x": after[i, 0], "y": after[i, 1], "ax": before[i, 0], "ay": before[i, 1], "xref": "x", "yref": "y",
+         "axref": "x", "ayref": "y", "showarrow": True, "arrowhead": 3, "arrowsize": 1.2, "arrowwidth": 1.2,
+         "arrowcolor": "#555", "text": ""}
+        for i in range(n)
+    ]  # fmt: skip
+    return _figure(
+        lines + points,
+        {
+            "height": 560,
+            "annotations": arrows,
+            "xaxis": {"title": {"text": axes[0]}, "zeroline": True},
+            "yaxis": {"title": {"text": axes[1]}, "zeroline": True, "scaleanchor": "x"},
+            "legend": {"orientation": "h", "y": 1.05},
+        },
     )
-    fig.add_trace(
-        go.Scatter(
-            x=after[:, 0],
-            y=after[:, 1],
-            mode="markers",
-            text=labels,
-            marker={"size": 11, "color": "#D55E00"},
-            name="after: Y = W X",
-            customdata=rows,
-            hovertemplate="%{text} after<br>(%{x:.4f}, %{y:.4f})<br>"
-            "its row of W:<br>%{customdata}<extra></extra>",
-        )
-    )
-    for i in range(n):
-        fig.add_annotation(
-            x=after[i, 0],
-            y=after[i, 1],
-            ax=before[i, 0],
-            ay=before[i, 1],
-            xref="x",
-            yref="y",
-            axref="x",
-            ayref="y",
-            showarrow=True,
-            arrowhead=3,
-            arrowsize=1.2,
-            arrowwidth=1.2,
-            arrowcolor="#555",
-            text="",
-        )
-    fig.update_layout(
-        height=560,
-        margin={"l": 10, "r": 10, "t": 10, "b": 10},
-        xaxis={"title": axes[0], "zeroline": True},
-        yaxis={"title": axes[1], "zeroline": True, "scaleanchor": "x"},
-        legend={"orientation": "h", "y": 1.05},
-    )
-    return fig
 
 
 def animation(frames: np.ndarray, tokens, *, axes: tuple[str, str] = ("x", "y"), ms: int = 350) -> go.Figure:
@@ -392,95 +339,56 @@ def animation(frames: np.ndarray, tokens, *, axes: tuple[str, str] = ("x", "y"),
     frames: [K + 1, n, 2]. Runs in the browser (Plotly frames): no rerun while it plays.
     """
     labels = token_labels(tokens)
-    n = len(labels)
-    mode = "markers+text" if n <= 40 else "markers"
+    mode = "markers+text" if len(labels) <= 40 else "markers"
 
-    def points(k: int) -> go.Scatter:
-        return go.Scatter(
-            x=frames[k, :, 0],
-            y=frames[k, :, 1],
-            mode=mode,
-            text=labels,
-            textposition="top center",
-            marker={"size": 11, "color": "#D55E00"},
-            hovertemplate="%{text}<br>(%{x:.4f}, %{y:.4f})<extra></extra>",
-        )
+    def points(k: int) -> dict:
+        return {"type": "scatter", "x": frames[k, :, 0], "y": frames[k, :, 1], "mode": mode, "text": labels,
+                "textposition": "top center", "marker": {"size": 11, "color": "#D55E00"},
+                "hovertemplate": "%{text}<br>(%{x:.4f}, %{y:.4f})<extra></extra>"}  # fmt: skip
 
     lo, hi = frames.reshape(-1, 2).min(axis=0), frames.reshape(-1, 2).max(axis=0)
     pad = 0.08 * np.maximum(hi - lo, 1e-9)
     steps = range(frames.shape[0])
-    fig = go.Figure(
-        data=[points(0)],
-        frames=[go.Frame(data=[points(k)], name=str(k)) for k in steps],
-    )
+    still = {"frame": {"duration": 0, "redraw": False}, "mode": "immediate"}
     play = {
         "frame": {"duration": ms, "redraw": False},
         "transition": {"duration": ms * 0.8},
         "fromcurrent": True,
     }
-    fig.update_layout(
-        height=560,
-        margin={"l": 10, "r": 10, "t": 10, "b": 10},
-        xaxis={"title": axes[0], "range": [lo[0] - pad[0], hi[0] + pad[0]]},
-        yaxis={"title": axes[1], "range": [lo[1] - pad[1], hi[1] + pad[1]]},
-        updatemenus=[
-            {
-                "type": "buttons",
-                "direction": "left",
-                "x": 0.0,
-                "y": -0.08,
-                "xanchor": "left",
-                "yanchor": "top",
-                "buttons": [
-                    {"label": "▶ Play", "method": "animate", "args": [None, play]},
-                    {
-                        "label": "❚❚ Pause",
-                        "method": "animate",
-                        "args": [[None], {"frame": {"duration": 0, "redraw": False}, "mode": "immediate"}],
-                    },
-                ],
-            }
-        ],
-        sliders=[
-            {
-                "active": 0,
-                "x": 0.2,
-                "len": 0.8,
-                "y": -0.05,
-                "currentvalue": {"prefix": "k = "},
-                "steps": [
-                    {
-                        "label": str(k),
-                        "method": "animate",
-                        "args": [[str(k)], {"frame": {"duration": 0, "redraw": False}, "mode": "immediate"}],
-                    }
-                    for k in steps
-                ],
-            }
-        ],
-    )
-    return fig
+    return _figure(
+        [points(0)],
+        {
+            "height": 560,
+            "margin": {**MARGIN, "b": 90},
+            "xaxis": {"title": {"text": axes[0]}, "range": [lo[0] - pad[0], hi[0] + pad[0]]},
+            "yaxis": {"title": {"text": axes[1]}, "range": [lo[1] - pad[1], hi[1] + pad[1]]},
+            "updatemenus": [
+                {"type": "buttons", "direction": "left", "x": 0.0, "y": -0.1, "xanchor": "left", "yanchor": "top",
+                 "buttons": [{"label": "▶ Play", "method": "animate", "args": [None, play]},
+                             {"label": "❚❚ Pause", "method": "animate", "args": [[None], still]}]}
+            ],
+            "sliders": [
+                {"active": 0, "x": 0.2, "len": 0.8, "y": -0.06, "currentvalue": {"prefix": "k = "},
+                 "steps": [{"label": str(k), "method": "animate", "args": [[str(k)], still]} for k in steps]}
+            ],
+        },
+        frames=[{"data": [points(k)], "name": str(k)} for k in steps],
+    )  # fmt: skip
 
 
 def distance_chart(series: dict[str, np.ndarray]) -> go.Figure:
     """Distances between the tokens against the number of attention steps k."""
-    fig = go.Figure(
-        [
-            go.Scatter(
-                x=list(range(len(v))),
-                y=np.asarray(v, dtype=np.float64),
-                mode="lines+markers",
-                name=name,
-                hovertemplate="k = %{x}: %{y:.4f}<extra>" + name + "</extra>",
-            )
-            for name, v in series.items()
-        ]
+    lines = [
+        {"type": "scatter", "x": list(range(len(v))), "y": np.asarray(v, dtype=np.float64), "mode": "lines+markers",
+         "name": name, "hovertemplate": "k = %{x}: %{y:.4f}<extra>" + name + "</extra>"}
+        for name, v in series.items()
+    ]  # fmt: skip
+    return _figure(
+        lines,
+        {
+            "height": 280,
+            "xaxis": {"title": {"text": "k (times the attention was applied)"}, "dtick": 2},
+            "yaxis": {"title": {"text": "distance"}, "rangemode": "tozero"},
+            "legend": {"orientation": "h", "y": 1.15},
+        },
     )
-    fig.update_layout(
-        height=280,
-        margin={"l": 10, "r": 10, "t": 10, "b": 10},
-        xaxis={"title": "k (times the attention was applied)", "dtick": 2},
-        yaxis={"title": "distance", "rangemode": "tozero"},
-        legend={"orientation": "h", "y": 1.15},
-    )
-    return fig

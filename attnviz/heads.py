@@ -12,9 +12,7 @@ import numpy as np
 from attnviz.core import HeadsTrace, drop_and_renormalise, multi_head_attention, row_entropy
 
 
-def random_head(
-    x: np.ndarray, d_head: int, rng: np.random.Generator, *, mask=None, tokens=None
-) -> HeadsTrace:
+def random_head(x: np.ndarray, d_head: int, rng: np.random.Generator, *, mask=None, tokens=None) -> HeadsTrace:
     """One head with random W_q, W_k, W_v of the learned shapes [d, d_head] and zero biases.
 
     Entries ~ N(0, 1/d) (Glorot-like), so q·k / √d_head has about unit spread on LayerNorm'd input:

@@ -175,8 +175,10 @@ def sidebar() -> Settings:
         )
     _model_status()
     settings = Settings(**{k: st.session_state[k] for k in DEFAULTS})
-    for key in DEFAULTS:
-        st.query_params[URL_KEYS[key]] = _to_url(key, st.session_state[key])
+    for key in DEFAULTS:  # keep the URL a shareable link to this view (write only what changed)
+        value = _to_url(key, st.session_state[key])
+        if st.query_params.get(URL_KEYS[key]) != value:
+            st.query_params[URL_KEYS[key]] = value
     return settings
 
 
@@ -201,9 +203,7 @@ def attention(settings: Settings) -> tuple[Embedded, core.AttentionTrace]:
     try:
         emb = embed(settings.sentence, settings.embedding, model, model is not None)
         shown = emb if settings.special else emb.without_special()
-        trace = core.self_attention(
-            shown.vectors, shown.tokens, scale=settings.scale, temperature=settings.temperature
-        )
+        trace = core.self_attention(shown.vectors, shown.tokens, scale=settings.scale, temperature=settings.temperature)
     except core.AttentionError as e:
         st.info(md_escape(str(e)), icon="✍️")
         st.stop()
@@ -218,9 +218,7 @@ def attention(settings: Settings) -> tuple[Embedded, core.AttentionTrace]:
 def bert_weights(_model: MiniLM) -> bert.BertWeights:
     """The model's weights as NumPy arrays, taken out once per server."""
     cfg = _model.bert.config
-    return bert.BertWeights.from_state_dict(
-        state_dict(_model), n_heads=cfg.num_attention_heads, eps=cfg.layer_norm_eps
-    )
+    return bert.BertWeights.from_state_dict(state_dict(_model), n_heads=cfg.num_attention_heads, eps=cfg.layer_norm_eps)
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)

@@ -29,9 +29,7 @@ st.caption(
 
 # --- 1. X ------------------------------------------------------------------------------------
 st.header("1 · Word vectors X")
-st.latex(
-    rf"X = \begin{{bmatrix}} x_1 \\ \vdots \\ x_{{{n}}} \end{{bmatrix}} \in \mathbb{{R}}^{{{n} \times {d}}}"
-)
+st.latex(rf"X = \begin{{bmatrix}} x_1 \\ \vdots \\ x_{{{n}}} \end{{bmatrix}} \in \mathbb{{R}}^{{{n} \times {d}}}")
 st.plotly_chart(figures.vectors_heatmap(trace.x, tokens, value_name="x"), key="step_x")
 st.caption(
     f"Each row is one word's vector of {d} numbers from the embedding layer; "
@@ -61,9 +59,7 @@ st.latex(
     rf"\qquad s = {s_tex},\; T = {settings.temperature:g}"
 )
 st.plotly_chart(figures.weights_heatmap(trace.weights, tokens), key="step_weights")
-st.caption(
-    "Each row now holds positive weights that add up to 1: how much the row word takes from each column word."
-)
+st.caption("Each row now holds positive weights that add up to 1: how much the row word takes from each column word.")
 negative_rows = np.flatnonzero((trace.scores < 0).any(axis=1))
 with st.expander("Why a softmax, and not just dividing each row by its sum?", expanded=False):
     if negative_rows.size:
@@ -103,12 +99,10 @@ st.info(
 
 # --- one query, as a weighted average ---------------------------------------------------------
 st.header("One word's new vector, as a weighted average")
-q = st.selectbox(
-    "Query token", range(n), format_func=lambda k: figures.token_labels(tokens)[k], key="step_query"
-)
+q = st.selectbox("Query token", range(n), format_func=figures.unique_labels(tokens).__getitem__, key="step_query")
 st.plotly_chart(figures.row_bars(trace.weights[q], tokens), key="step_row")
 st.caption(
-    f"Row {q + 1} of W: the share of each word's vector that goes into the new vector of “{tokens[q]}”."
+    f"Row {q + 1} of W: the share of each word's vector that goes into the new vector of “{ui.md_escape(tokens[q])}”."
 )
 top = np.argsort(-trace.weights[q])[: min(n, 4)]
 terms = " + ".join(rf"{trace.weights[q, k]:.3f}\,x_{{{k + 1}}}" for k in top)

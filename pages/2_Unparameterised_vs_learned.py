@@ -32,9 +32,7 @@ causal = c4.toggle(
     help="GPT-style: each token may only look at itself and earlier tokens.",
 )
 if model is None:
-    st.info(
-        "The learned heads need the MiniLM model, which is not available yet; see the sidebar.", icon="⏳"
-    )
+    st.info("The learned heads need the MiniLM model, which is not available yet; see the sidebar.", icon="⏳")
     st.stop()
 
 pieces, full = ui.learned(settings.sentence, causal, model)
@@ -56,9 +54,7 @@ right = heads.visible(right_trace.weights[right_head], special, settings.special
 
 # The seed's attention on the same tokens, with the same mask.
 mask = core.causal_mask(len(emb.tokens)) if causal else None
-left = core.self_attention(
-    emb.vectors, emb.tokens, scale=settings.scale, temperature=settings.temperature, mask=mask
-)
+left = core.self_attention(emb.vectors, emb.tokens, scale=settings.scale, temperature=settings.temperature, mask=mask)
 same_tokens = left.tokens == tokens
 
 if causal:
@@ -77,12 +73,10 @@ if view == VIEWS[0]:
         st.caption(f"The seed's attention on {emb.source}: similar word vectors attend to each other.")
     with b:
         st.subheader("Learned" if source == "learned" else "Random parameters")
-        st.latex(
-            r"W = \operatorname{softmax}\!\left(\frac{(H W_q + b_q)(H W_k + b_k)^\top}{\sqrt{32}}\right)"
-        )
+        st.latex(r"W = \operatorname{softmax}\!\left(\frac{(H W_q + b_q)(H W_k + b_k)^\top}{\sqrt{32}}\right)")
         st.plotly_chart(figures.weights_heatmap(right, tokens), key="learned_right")
         st.caption(
-            f"{right_name.capitalize()}: H is the input to layer {layer}; {heads.describe_head(right, tokens)}"
+            f"{right_name.capitalize()}: H is the input to layer {layer}; {ui.md_escape(heads.describe_head(right, tokens))}"
         )
     if same_tokens:
         st.subheader("Difference: right − left")
@@ -96,9 +90,7 @@ if view == VIEWS[0]:
             ),
             key="learned_diff",
         )
-        st.caption(
-            "Red: the right-hand head puts more weight on this pair than plain dot products do; blue: less."
-        )
+        st.caption("Red: the right-hand head puts more weight on this pair than plain dot products do; blue: less.")
         st.subheader("How spread each row is")
         st.plotly_chart(
             figures.entropy_bars(
@@ -107,9 +99,7 @@ if view == VIEWS[0]:
             ),
             key="learned_entropy",
         )
-        st.caption(
-            "Entropy in bits: 0 means a row puts all its weight on one token; log₂ n means it spreads evenly."
-        )
+        st.caption("Entropy in bits: 0 means a row puts all its weight on one token; log₂ n means it spreads evenly.")
     else:
         st.info(
             "The left side uses the toy embeddings' words, the right the model's word pieces, so the "
@@ -124,7 +114,7 @@ elif view == VIEWS[1]:
         "the outlined one is the head chosen above, shown large below."
     )
     st.plotly_chart(figures.weights_heatmap(right, tokens, title=right_name), key="learned_right")
-    st.caption(heads.describe_head(right, tokens))
+    st.caption(ui.md_escape(heads.describe_head(right, tokens)))
 elif view == VIEWS[2]:
     chosen = st.multiselect(
         "Heads to overlay",
@@ -133,15 +123,15 @@ elif view == VIEWS[2]:
         key="learned_overlay",
         format_func=lambda h: f"head {h}",
     )
+    labels = figures.unique_labels(tokens)
     focus = st.selectbox(
         "Isolate one query token",
         [None, *range(len(tokens))],
-        format_func=lambda i: "all tokens" if i is None else figures.token_labels(tokens)[i],
+        format_func=lambda i: "all tokens" if i is None else labels[i],
         key="learned_focus",
     )
     lines = {
-        f"L{layer} H{h}": heads.visible(layer_trace.weights[h], special, settings.special)
-        for h in chosen or [head]
+        f"L{layer} H{h}": heads.visible(layer_trace.weights[h], special, settings.special) for h in chosen or [head]
     }
     st.plotly_chart(figures.head_view(lines, tokens, focus=focus), key="learned_headview")
     st.caption(
@@ -159,28 +149,21 @@ else:
         rf"q = h_{{{qname}}} W_q + b_q,\quad k_j = h_j W_k + b_k,\quad "
         r"w_j = \operatorname{softmax}_j\!\left(\frac{q \cdot k_j}{\sqrt{32}}\right)"
     )
-    dims = figures.dim_labels(bd.q.shape[0])
     st.plotly_chart(
-        figures.heatmap(
-            bd.q[None, :], ["q"], dims, signed=True, row_name="vector", col_name="feature", height=160
-        ),
+        figures.heatmap(bd.q[None, :], ["q"], None, signed=True, row_name="vector", col_name="feature", height=160),
         key="neuron_q",
     )
-    st.caption(f"The query vector of “{pieces.tokens[q_index]}” in {right_name}: 32 numbers.")
+    st.caption(f"The query vector of “{ui.md_escape(pieces.tokens[q_index])}” in {right_name}: 32 numbers.")
     a, b = st.columns(2)
     with a:
         st.plotly_chart(
-            figures.heatmap(
-                bd.k, keys, dims, signed=True, row_name="key", col_name="feature", value_name="k"
-            ),
+            figures.heatmap(bd.k, keys, None, signed=True, row_name="key", col_name="feature", value_name="k"),
             key="neuron_k",
         )
         st.caption("Each key's vector k_j.")
     with b:
         st.plotly_chart(
-            figures.heatmap(
-                bd.products, keys, dims, signed=True, row_name="key", col_name="feature", value_name="q×k"
-            ),
+            figures.heatmap(bd.products, keys, None, signed=True, row_name="key", col_name="feature", value_name="q×k"),
             key="neuron_products",
         )
         st.caption("q × k element by element: red features push the score up, blue pull it down.")

@@ -70,24 +70,22 @@ else:
         )
 
 chosen = st.selectbox(
-    "Show the weights of", range(n), format_func=lambda k: figures.token_labels(tokens)[k], key="geo_token"
+    "Show the weights of", range(n), format_func=figures.unique_labels(tokens).__getitem__, key="geo_token"
 )
 st.latex(
     rf"y_i = \sum_j W_{{ij}}\, {before_name[0].lower()}_j \qquad \text{{(before: {before_name}, after: {after_name})}}"
 )
-st.plotly_chart(
-    figures.geometry(plane(x), plane(y), w, tokens, chosen=chosen, axes=plane.axes), key="geo_picture"
-)
+st.plotly_chart(figures.geometry(plane(x), plane(y), w, tokens, chosen=chosen, axes=plane.axes), key="geo_picture")
 st.caption(
     f"Hollow points are the vectors before attention ({before_name}), filled points after ({after_name}); "
-    f"each arrow is one word's move, and the orange lines show what “{tokens[chosen]}” averages "
+    f"each arrow is one word's move, and the orange lines show what “{ui.md_escape(tokens[chosen])}” averages "
     "(thicker = more weight). Hover a filled point for its row of W."
 )
 dist = geometry.moved(x, y)
 order = np.argsort(-dist)[: min(n, 8)]
 st.caption(
     f"Distance moved in the full {d}-dimensional space (mean {dist.mean():.3f}): "
-    + ", ".join(f"{figures.token_labels(tokens)[k]} {dist[k]:.3f}" for k in order)
+    + ", ".join(f"{ui.md_escape(figures.unique_labels(tokens)[k])} {dist[k]:.3f}" for k in order)
     + (" …" if n > 8 else "")
     + ". Low temperature: each word mostly keeps itself; high temperature: everything moves to the mean."
 )

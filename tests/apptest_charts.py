@@ -29,4 +29,7 @@ def figure(at, key: str) -> dict:
 def heatmap(at, key: str) -> tuple[np.ndarray, list[str], list[str]]:
     """(z, row labels, column labels) of the heatmap with this key."""
     trace = figure(at, key)["data"][0]
-    return decode(trace["z"]).astype(float), list(trace["y"]), list(trace["x"])
+    z = decode(trace["z"]).astype(float)
+    # feature axes are numeric (x0 = 1, dx = 1), shown as d1 … dc
+    cols = list(trace["x"]) if "x" in trace else [f"d{j + 1}" for j in range(z.shape[1])]
+    return z, list(trace["y"]), cols

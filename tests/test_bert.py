@@ -18,9 +18,7 @@ SENTENCES = [
 @pytest.fixture(scope="module")
 def weights(minilm):
     cfg = minilm.bert.config
-    return bert.BertWeights.from_state_dict(
-        state_dict(minilm), n_heads=cfg.num_attention_heads, eps=cfg.layer_norm_eps
-    )
+    return bert.BertWeights.from_state_dict(state_dict(minilm), n_heads=cfg.num_attention_heads, eps=cfg.layer_norm_eps)
 
 
 def test_shapes(weights):

@@ -12,9 +12,7 @@ from attnviz.embeddings import ToyEmbedder
 
 
 def cli(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "attnviz", *args], capture_output=True, text=True, timeout=120
-    )
+    return subprocess.run([sys.executable, "-m", "attnviz", *args], capture_output=True, text=True, timeout=120)
 
 
 def test_json_matches_the_core(minilm):

@@ -29,9 +29,7 @@ def test_static_rows_do_not_depend_on_the_other_words(minilm):
 
 def test_contextual_is_the_models_token_embeddings(minilm):
     emb = minilm.contextual("the cat sat on the mat")
-    out = minilm.model.encode(
-        "the cat sat on the mat", output_value="token_embeddings", convert_to_numpy=True
-    )
+    out = minilm.model.encode("the cat sat on the mat", output_value="token_embeddings", convert_to_numpy=True)
     np.testing.assert_allclose(emb.vectors, out, atol=1e-5)
     assert len(emb.tokens) == out.shape[0]
 
@@ -84,10 +82,7 @@ def test_toy_vectors_are_small_readable_and_deterministic():
 
 
 def test_toy_vectors_are_the_same_in_another_process():
-    code = (
-        "from attnviz.embeddings import toy_vector; "
-        "print(toy_vector('hi').tolist(), toy_vector('猫').tolist())"
-    )
+    code = "from attnviz.embeddings import toy_vector; print(toy_vector('hi').tolist(), toy_vector('猫').tolist())"
     outs = {
         subprocess.run(
             [sys.executable, "-c", code],

@@ -43,7 +43,9 @@ def test_long_inputs_drop_cell_numbers():
 
 def test_vectors_heatmap_has_a_column_per_feature():
     fig = figures.vectors_heatmap(np.zeros((3, 384)), ["a", "b", "c"])
-    assert len(fig.data[0].x) == 384 and fig.data[0].x[0] == "d1"
+    hm = fig.data[0]
+    assert np.asarray(hm.z).shape == (3, 384) and hm.x0 == 1 and hm.dx == 1  # columns d1 … d384
+    assert "d%{x}" in hm.hovertemplate
 
 
 def test_row_bars():

@@ -76,9 +76,7 @@ def test_residual_keeps_words_apart():
 
 def test_pairwise_distances():
     x = np.array([[0.0, 0.0], [3.0, 4.0], [0.0, 1.0]])
-    np.testing.assert_allclose(
-        geometry.pairwise_distances(x), [[0, 5, 1], [5, 0, np.sqrt(18)], [1, np.sqrt(18), 0]]
-    )
+    np.testing.assert_allclose(geometry.pairwise_distances(x), [[0, 5, 1], [5, 0, np.sqrt(18)], [1, np.sqrt(18), 0]])
     assert geometry.mean_pairwise_distance(x[:1]) == 0.0
 
 

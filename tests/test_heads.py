@@ -50,10 +50,7 @@ def test_breakdown_adds_up():
     x = np.random.default_rng(2).normal(size=(4, 8))
     tr = core.multi_head_attention(
         x,
-        *[
-            np.random.default_rng(i).normal(size=s)
-            for i, s in enumerate([(8, 8), (8,), (8, 8), (8,), (8, 8), (8,)])
-        ],
+        *[np.random.default_rng(i).normal(size=s) for i, s in enumerate([(8, 8), (8,), (8, 8), (8,), (8, 8), (8,)])],
         n_heads=2,
     )
     bd = heads.breakdown(tr, head=1, query=2)

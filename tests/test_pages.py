@@ -131,9 +131,7 @@ def test_shared_link_and_page_switch_keep_the_sentence():
     assert heatmap(at, "home_weights")[1] == ["birds", "sing"]
 
 
-@pytest.mark.parametrize(
-    "params", [{"t": "nan"}, {"t": "99"}, {"e": "glove"}, {"scale": "x"}, {"special": "maybe"}]
-)
+@pytest.mark.parametrize("params", [{"t": "nan"}, {"t": "99"}, {"e": "glove"}, {"scale": "x"}, {"special": "maybe"}])
 def test_bad_url_settings_fall_back(params):
     at = app(STEP, **params)
     z, _, _ = heatmap(at, "step_weights")
@@ -243,9 +241,7 @@ def test_neuron_view_numbers_add_up(minilm):
     products, _, _ = heatmap(at, "neuron_products")
     np.testing.assert_allclose(products.sum(axis=1), steps[:, 0], atol=1e-4)
     np.testing.assert_allclose(steps[:, 1], steps[:, 0] / np.sqrt(32), atol=1e-5)
-    np.testing.assert_allclose(
-        steps[:, 2], model_head(minilm, "hi how are you", 0, 0, special=True)[2], atol=1e-5
-    )
+    np.testing.assert_allclose(steps[:, 2], model_head(minilm, "hi how are you", 0, 0, special=True)[2], atol=1e-5)
 
 
 @pytest.mark.parametrize("text", ODD)

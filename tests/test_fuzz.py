@@ -1,0 +1,74 @@
+"""Property-based: hundreds of generated strings through every page, as a user would type them.
+
+No exception, ever; either a clear message or charts whose attention rows sum to 1.
+"""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.apptest_charts import heatmap
+from tests.test_pages import app
+
+EXAMPLES = 300
+
+# Anything a keyboard, a paste or a URL can produce: any code point but lone surrogates, often
+# with markup, right-to-left text, emoji and CJK mixed in, sometimes far past the model's window.
+short = st.text(max_size=40)
+odd = st.sampled_from(
+    [
+        "<img src=x onerror=alert(1)>",
+        "<script>alert(1)</script>",
+        "$x^2$ \\frac{a}{b} **bold** [link](javascript:alert(1))",
+        "مرحبا بالعالم",
+        "שלום עולם",
+        "😀👍🏽👨‍👩‍👧",
+        "你好世界",
+        "Ça va, naïve café?",
+        "\u202eevil\u202c",
+        "\x00\x07\x1b[31m",
+        "the the the",
+        "%{x} %{z:.2f} &amp; &lt;",
+    ]
+)
+long = st.text(alphabet="ab ", min_size=600, max_size=3000)  # past the 256-piece window
+mixed = st.lists(st.one_of(short, odd), min_size=1, max_size=4).map(" ".join)
+sentences = st.one_of(*[mixed] * 9, long)  # one in ten is long: each costs n = 254 on every page
+
+PAGES = [
+    ("app.py", "home_weights"),
+    ("pages/1_Step_by_step.py", "step_weights"),
+    ("pages/2_Unparameterised_vs_learned.py", "learned_right"),
+    ("pages/3_Geometry.py", None),
+]
+
+
+@pytest.fixture(scope="module")
+def apps(minilm):
+    from attnviz import ui
+
+    ui.model_future().result()
+    return {page: app(None if page == "app.py" else page) for page, _ in PAGES}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page,key", PAGES)
+def test_generated_sentences_never_raise(apps, page, key):
+    at = apps[page]
+
+    @settings(max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(text=sentences)
+    def check(text):
+        at.sidebar.text_input(key="_w_sentence").set_value(text).run()
+        assert not at.exception, (text, at.exception)
+        charts = at.get("plotly_chart")
+        if not text.strip() or not charts:
+            assert at.info, f"no chart and no message for {text!r}"
+            return
+        if key:
+            z, rows, cols = heatmap(at, key)
+            assert z.shape == (len(rows), len(cols))
+            np.testing.assert_allclose(z.sum(axis=1), 1.0, atol=1e-5, err_msg=repr(text))
+
+    check()
