@@ -14,10 +14,8 @@ st.caption(
 emb, trace = ui.attention(settings)
 left, right = st.columns([3, 2], gap="large")
 with left:
-    st.plotly_chart(
-        figures.weights_heatmap(trace.weights, trace.tokens, title="Attention weights W"),
-        key="home_weights",
-    )
+    st.subheader("Attention weights W")
+    st.plotly_chart(figures.weights_heatmap(trace.weights, trace.tokens), key="home_weights")
     st.caption(
         "Row i shows how much word i takes from every word (the columns) to build its new, "
         "context-aware vector; each row adds up to 1."
@@ -31,4 +29,9 @@ with right:
         "4. **Y = W X**: each word's new vector is the weighted average of all the word vectors."
     )
     st.latex(r"Y = \operatorname{softmax}\!\left(\frac{s\,X X^\top}{T}\right) X")
-    st.page_link("pages/1_Step_by_step.py", label="Walk through it step by step", icon="🪜")
+    for page, label, icon in ui.PAGES[1:]:
+        st.page_link(page, label=label, icon=icon)
+    st.caption(
+        "Step by step: the seed's walk-through with every matrix. Unparameterised vs learned: the same "
+        "sentence through MiniLM's real, trained heads. Geometry: watch the word vectors move together."
+    )

@@ -32,6 +32,12 @@ SENTENCE, EMBEDDING, SPECIAL, SCALE, TEMPERATURE = "sentence", "embedding", "spe
 DEFAULTS = {SENTENCE: DEFAULT_SENTENCE, EMBEDDING: "static", SPECIAL: False, SCALE: "none", TEMPERATURE: 1.0}
 URL_KEYS = {SENTENCE: "s", EMBEDDING: "e", SPECIAL: "special", SCALE: "scale", TEMPERATURE: "t"}
 TEMPERATURE_STEP = 0.05
+PAGES = (  # (file, label, icon): the sidebar's own navigation, so the home page is called "Home"
+    ("app.py", "Home", ":material/home:"),
+    ("pages/1_Step_by_step.py", "Step by step", ":material/stairs:"),
+    ("pages/2_Unparameterised_vs_learned.py", "Unparameterised vs learned", ":material/compare:"),
+    ("pages/3_Geometry.py", "Geometry", ":material/scatter_plot:"),
+)
 SCALE_LABELS = {"none": "none (the seed)", "sqrt-d": "1/√d (Transformer)"}
 
 
@@ -69,7 +75,7 @@ def _model_status() -> None:
     if not future.done():
         _wait_for_model()
     elif (error := future.exception()) is not None:
-        st.sidebar.warning(md_escape(str(error)), icon="⚠️")
+        st.sidebar.warning(md_escape(str(error)), icon=":material/warning:")
 
 
 @st.fragment(run_every=0.5)
@@ -78,7 +84,10 @@ def _wait_for_model() -> None:
     if model_future().done():
         st.rerun(scope="app")
     with st.sidebar:
-        st.info("Loading the MiniLM model… the toy 2-D embeddings are shown until it is ready.", icon="⏳")
+        st.info(
+            "Loading the MiniLM model… the toy 2-D embeddings are shown until it is ready.",
+            icon=":material/hourglass_top:",
+        )
 
 
 # --- the sidebar and the URL ----------------------------------------------------------------
@@ -129,6 +138,9 @@ def _widget(key: str) -> str:
 def sidebar() -> Settings:
     """Render the shared sidebar; return the settings every page reads."""
     with st.sidebar:
+        for page, label, icon in PAGES:
+            st.page_link(page, label=label, icon=icon)
+        st.divider()
         st.text_input(
             "Sentence",
             key=_widget(SENTENCE),
@@ -170,7 +182,6 @@ def sidebar() -> Settings:
             key=_widget(SCALE),
             on_change=_keep,
             args=(SCALE,),
-            horizontal=True,
             help="Multiply the scores by 1/√d, as the Transformer does, so they do not grow with d.",
         )
     _model_status()
@@ -184,7 +195,7 @@ def sidebar() -> Settings:
 
 def setup(title: str) -> Settings:
     """Every page starts here: page config and the shared sidebar."""
-    st.set_page_config(page_title=f"{title} · {TITLE}", page_icon="🔍", layout="wide")
+    st.set_page_config(page_title=f"{title} · {TITLE}", page_icon=":material/visibility:", layout="wide")
     return sidebar()
 
 
@@ -205,10 +216,10 @@ def attention(settings: Settings) -> tuple[Embedded, core.AttentionTrace]:
         shown = emb if settings.special else emb.without_special()
         trace = core.self_attention(shown.vectors, shown.tokens, scale=settings.scale, temperature=settings.temperature)
     except core.AttentionError as e:
-        st.info(md_escape(str(e)), icon="✍️")
+        st.info(md_escape(str(e)), icon=":material/edit:")
         st.stop()
     for notice in emb.notices:
-        st.warning(md_escape(notice), icon="✂️")
+        st.warning(md_escape(notice), icon=":material/content_cut:")
     if model is None and settings.embedding != "toy":
         st.caption("Showing the toy 2-D embeddings until the MiniLM model is available.")
     return shown, trace

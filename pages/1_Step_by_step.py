@@ -41,7 +41,7 @@ st.header("2 · Raw scores W* = X Xᵀ")
 i, j = (0, 1) if n > 1 else (0, 0)
 st.latex(
     rf"W^*_{{ij}} = x_i \cdot x_j \qquad\text{{e.g.}}\quad "
-    rf"W^*_{{{i + 1}{j + 1}}} = {ui.latex_text(tokens[i])} \cdot {ui.latex_text(tokens[j])} "
+    rf"W^*_{{{i + 1}{j + 1}}} = x_{{{ui.latex_text(tokens[i])}}} \cdot x_{{{ui.latex_text(tokens[j])}}} "
     rf"= {trace.scores[i, j]:.4f}"
 )
 st.plotly_chart(figures.scores_heatmap(trace.scores, tokens, value_name="W*"), key="step_scores")
@@ -94,7 +94,7 @@ st.info(
     "On conventions: the seed writes this step as Xᵀ W. Here the words are the *rows* of X and W sums to 1 "
     "along its rows, so the weighted averages are the rows of W X (equivalently the columns of Xᵀ Wᵀ). "
     "Xᵀ W would weight by W's columns, which do not add up to 1.",
-    icon="📐",
+    icon=":material/straighten:",
 )
 
 # --- one query, as a weighted average ---------------------------------------------------------

@@ -32,7 +32,10 @@ causal = c4.toggle(
     help="GPT-style: each token may only look at itself and earlier tokens.",
 )
 if model is None:
-    st.info("The learned heads need the MiniLM model, which is not available yet; see the sidebar.", icon="⏳")
+    st.info(
+        "The learned heads need the MiniLM model, which is not available yet; see the sidebar.",
+        icon=":material/hourglass_top:",
+    )
     st.stop()
 
 pieces, full = ui.learned(settings.sentence, causal, model)
@@ -76,7 +79,7 @@ if view == VIEWS[0]:
         st.latex(r"W = \operatorname{softmax}\!\left(\frac{(H W_q + b_q)(H W_k + b_k)^\top}{\sqrt{32}}\right)")
         st.plotly_chart(figures.weights_heatmap(right, tokens), key="learned_right")
         st.caption(
-            f"{right_name.capitalize()}: H is the input to layer {layer}; {ui.md_escape(heads.describe_head(right, tokens))}"
+            f"{right_name.capitalize()}: H is the input to layer {layer}. {ui.md_escape(heads.describe_head(right, tokens))}"
         )
     if same_tokens:
         st.subheader("Difference: right − left")
@@ -104,7 +107,7 @@ if view == VIEWS[0]:
         st.info(
             "The left side uses the toy embeddings' words, the right the model's word pieces, so the "
             "difference and entropy comparison need the MiniLM embedding (sidebar).",
-            icon="ℹ️",
+            icon=":material/info:",
         )
 elif view == VIEWS[1]:
     grid = heads.visible(full.attentions, special, settings.special)  # [6, 12, n, n]

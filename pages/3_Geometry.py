@@ -58,7 +58,7 @@ else:
         i = f1.number_input("Horizontal feature", 1, d, 1, key="geo_f1") - 1
         j = f2.number_input("Vertical feature", 1, d, min(2, d), key="geo_f2") - 1
         if i == j:
-            st.info("Choose two different features.", icon="↔️")
+            st.info("Choose two different features.", icon=":material/swap_horiz:")
             st.stop()
         plane = geometry.feature_plane(d, i, j)
     else:
@@ -94,9 +94,8 @@ st.caption(
 st.header("Apply the same attention again and again")
 residual = st.toggle("Residual connection: Y = X + W X", key="geo_residual")
 frames = geometry.repeat(w, x, STEPS, residual=residual)  # [K + 1, n, d]
-anim_plane = geometry.fit_pca(frames.reshape(-1, d)) if how == "pca" else plane  # fitted once on every frame
 st.latex(r"Y_k = \tfrac{1}{2}\left(Y_{k-1} + W Y_{k-1}\right)" if residual else r"Y_k = W\,Y_{k-1} = W^k X")
-st.plotly_chart(figures.animation(anim_plane(frames), tokens, axes=anim_plane.axes), key="geo_animation")
+st.plotly_chart(figures.animation(plane(frames), tokens, axes=plane.axes), key="geo_animation")
 mean_d = [geometry.mean_pairwise_distance(f) for f in frames]
 diam = [geometry.diameter(f) for f in frames]
 st.plotly_chart(
