@@ -298,14 +298,27 @@ def geometry(
     """
     labels = token_labels(tokens)
     n = len(labels)
-    lines = [
-        {"type": "scatter", "x": [after[chosen, 0], before[j, 0]], "y": [after[chosen, 1], before[j, 1]],
-         "mode": "lines", "line": {"color": "#E69F00", "width": 0.5 + 12 * float(weights[chosen, j])},
-         "opacity": 0.7, "hoverinfo": "skip", "showlegend": False}
-        for j in range(n)
-        if chosen is not None
-    ]  # fmt: skip
-    points = [
+    traces = []
+    if chosen is not None:  # one trace per line width (whole pixels), not one per line
+        widths = np.round(0.5 + 12 * np.asarray(weights[chosen], dtype=np.float64))
+        for width in np.unique(widths):
+            xs, ys = [], []
+            for j in np.flatnonzero(widths == width):
+                xs += [after[chosen, 0], before[j, 0], None]
+                ys += [after[chosen, 1], before[j, 1], None]
+            traces.append(
+                {"type": "scatter", "x": xs, "y": ys, "mode": "lines", "opacity": 0.7, "hoverinfo": "skip",
+                 "line": {"color": "#E69F00", "width": float(width)}, "showlegend": False}
+            )  # fmt: skip
+    # every token's move as one trace: a segment from before to after, an arrowhead at the end
+    moves_x = np.c_[before[:, 0], after[:, 0], np.full(n, np.nan)].ravel()
+    moves_y = np.c_[before[:, 1], after[:, 1], np.full(n, np.nan)].ravel()
+    traces.append(
+        {"type": "scatter", "x": moves_x, "y": moves_y, "mode": "lines+markers", "name": "move", "hoverinfo": "skip",
+         "line": {"color": "#555", "width": 1.2}, "showlegend": False,
+         "marker": {"symbol": "arrow", "angleref": "previous", "color": "#555", "size": np.tile([0, 11, 0], n)}}
+    )  # fmt: skip
+    traces += [
         {"type": "scatter", "x": before[:, 0], "y": before[:, 1], "mode": "markers+text" if n <= 40 else "markers",
          "text": labels, "textposition": "top center", "name": "before: X",
          "marker": {"size": 11, "symbol": "circle-open", "color": "#0072B2", "line": {"width": 2}},
@@ -315,17 +328,10 @@ def geometry(
          "customdata": [_row_text(weights[i], labels) for i in range(n)],
          "hovertemplate": "%{text} after<br>(%{x:.4f}, %{y:.4f})<br>its row of W:<br>%{customdata}<extra></extra>"},
     ]  # fmt: skip
-    arrows = [
-        {"x": after[i, 0], "y": after[i, 1], "ax": before[i, 0], "ay": before[i, 1], "xref": "x", "yref": "y",
-         "axref": "x", "ayref": "y", "showarrow": True, "arrowhead": 3, "arrowsize": 1.2, "arrowwidth": 1.2,
-         "arrowcolor": "#555", "text": ""}
-        for i in range(n)
-    ]  # fmt: skip
     return _figure(
-        lines + points,
+        traces,
         {
             "height": 560,
-            "annotations": arrows,
             "xaxis": {"title": {"text": axes[0]}, "zeroline": True},
             "yaxis": {"title": {"text": axes[1]}, "zeroline": True, "scaleanchor": "x"},
             "legend": {"orientation": "h", "y": 1.05},
@@ -341,10 +347,9 @@ def animation(frames: np.ndarray, tokens, *, axes: tuple[str, str] = ("x", "y"),
     labels = token_labels(tokens)
     mode = "markers+text" if len(labels) <= 40 else "markers"
 
-    def points(k: int) -> dict:
-        return {"type": "scatter", "x": frames[k, :, 0], "y": frames[k, :, 1], "mode": mode, "text": labels,
-                "textposition": "top center", "marker": {"size": 11, "color": "#D55E00"},
-                "hovertemplate": "%{text}<br>(%{x:.4f}, %{y:.4f})<extra></extra>"}  # fmt: skip
+    base = {"type": "scatter", "x": frames[0, :, 0], "y": frames[0, :, 1], "mode": mode, "text": labels,
+            "textposition": "top center", "marker": {"size": 11, "color": "#D55E00"},
+            "hovertemplate": "%{text}<br>(%{x:.4f}, %{y:.4f})<extra></extra>"}  # fmt: skip
 
     lo, hi = frames.reshape(-1, 2).min(axis=0), frames.reshape(-1, 2).max(axis=0)
     pad = 0.08 * np.maximum(hi - lo, 1e-9)
@@ -356,7 +361,7 @@ def animation(frames: np.ndarray, tokens, *, axes: tuple[str, str] = ("x", "y"),
         "fromcurrent": True,
     }
     return _figure(
-        [points(0)],
+        [base],
         {
             "height": 560,
             "margin": {**MARGIN, "b": 90},
@@ -372,7 +377,8 @@ def animation(frames: np.ndarray, tokens, *, axes: tuple[str, str] = ("x", "y"),
                  "steps": [{"label": str(k), "method": "animate", "args": [[str(k)], still]} for k in steps]}
             ],
         },
-        frames=[{"data": [points(k)], "name": str(k)} for k in steps],
+        # a frame carries only the new positions; labels and style stay those of the first trace
+        frames=[{"data": [{"x": frames[k, :, 0], "y": frames[k, :, 1]}], "name": str(k)} for k in steps],
     )  # fmt: skip
 
 

@@ -34,11 +34,22 @@ def fit_pca(points: np.ndarray) -> Projection:
     """
     points = np.asarray(points, dtype=np.float64)
     mean = points.mean(axis=0)
-    centred = points - mean
-    _, s, vt = np.linalg.svd(centred, full_matrices=False)
-    var = s**2
+    centred = points - mean  # [m, d]
+    # The top right-singular vectors of the centred points, from the smaller of the two symmetric
+    # eigenproblems (m x m Gram or d x d scatter): a few ms instead of a full SVD.
+    m, d = centred.shape
+    if m < d:
+        var, u = np.linalg.eigh(centred @ centred.T)  # ascending
+        var, u = var[::-1], u[:, ::-1]
+        top = centred.T @ u[:, :2]  # [d, 2] = V S for the top two
+        norms = np.linalg.norm(top, axis=0)
+        vt = (top / np.where(norms > 0, norms, 1.0)).T
+    else:
+        var, v = np.linalg.eigh(centred.T @ centred)
+        var, vt = var[::-1], v[:, ::-1].T[:2]
+    var = np.clip(var, 0.0, None)
     total = var.sum()
-    components = np.zeros((2, points.shape[1]))
+    components = np.zeros((2, d))
     k = min(2, vt.shape[0])
     components[:k] = vt[:k]
     explained = float(var[:2].sum() / total) if total > 0 else 1.0
@@ -70,12 +81,21 @@ def repeat(weights: np.ndarray, x: np.ndarray, steps: int, *, residual: bool = F
 
 
 def pairwise_distances(x: np.ndarray) -> np.ndarray:
-    """[n, d] -> [n, n] Euclidean distances."""
+    """[..., n, d] -> [..., n, n] Euclidean distances."""
     sq = np.sum(x**2, axis=-1)
-    d2 = sq[:, None] + sq[None, :] - 2.0 * (x @ x.T)  # |xi|² + |xj|² - 2 xi·xj
+    d2 = sq[..., :, None] + sq[..., None, :] - 2.0 * (x @ np.swapaxes(x, -1, -2))  # |xi|² + |xj|² - 2 xi·xj
     d2 = np.maximum(d2, 0.0)  # rounding can make a zero slightly negative
-    np.fill_diagonal(d2, 0.0)
+    n = x.shape[-2]
+    d2[..., np.arange(n), np.arange(n)] = 0.0
     return np.sqrt(d2)
+
+
+def spread(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and largest distance between two tokens, per frame.  [K, n, d] -> ([K], [K])"""
+    dist = pairwise_distances(frames)  # [K, n, n]
+    n = frames.shape[-2]
+    mean = dist.sum(axis=(-1, -2)) / (n * (n - 1)) if n > 1 else np.zeros(len(frames))
+    return mean, dist.max(axis=(-1, -2))
 
 
 def mean_pairwise_distance(x: np.ndarray) -> float:

@@ -10,6 +10,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import streamlit as st
+from threadpoolctl import threadpool_limits
 
 from attnviz import bert, core
 from attnviz.embeddings import (
@@ -23,6 +24,11 @@ from attnviz.embeddings import (
     load_minilm,
     state_dict,
 )
+
+# One BLAS thread per process: the matrices here are small (at most 256 x 1536), where extra BLAS
+# threads cost more than they save, and on a 2-core laptop they fight torch's own threads (seen:
+# a 256 x 256 eigh taking 300 ms instead of 6 ms). Measured in benchmarks/.
+threadpool_limits(limits=1, user_api="blas")
 
 DEFAULT_SENTENCE = "hi how are you"
 TITLE = "attnviz"

@@ -2,6 +2,9 @@
 
     .venv/bin/python benchmarks/bench_rerun.py [--reps 20] [--warmup 3] [--only step] [--profile step-128]
 
+Cases: the step page after a new sentence, the learned page after switching layer/head, the
+geometry page after moving the temperature slider, each against the minimal app at the same n.
+
 Each case is an AppTest kept alive for the whole run. Before every timed rerun the case makes a
 change never seen before (a new sentence, ...), so no st.cache_data entry can hide the work; then
 `at.run()` is timed with the wall clock. The cases run interleaved (every repetition runs each case
@@ -44,6 +47,8 @@ from streamlit.testing.v1.local_script_runner import LocalScriptRunner  # noqa: 
 REAL_APP = ROOT / "app.py"
 MINIMAL_APP = ROOT / "benchmarks" / "minimal_app.py"
 STEP_PAGE = "pages/1_Step_by_step.py"
+LEARNED_PAGE = "pages/2_Unparameterised_vs_learned.py"
+GEOMETRY_PAGE = "pages/3_Geometry.py"
 OUT = ROOT / "benchmarks" / "out"
 TIMEOUT = 120.0
 
@@ -60,6 +65,7 @@ class Context:
         self.seen: set[str] = set()
         self.words = self._single_piece_words()
         self.last: dict[int, str] = {}  # id(at) -> the sentence it was last given
+        self.counter: dict[int, int] = {}  # id(at) -> how many changes it has had
 
     def _single_piece_words(self) -> list[str]:
         """Common lowercase words that MiniLM reads as exactly one word piece."""
@@ -130,6 +136,54 @@ def check_minimal(n: int) -> Callable[[AppTest, Context], None]:
     return check
 
 
+def switch_head(n: int) -> Callable[[AppTest, Context], None]:
+    """On the learned page (sentence of n pieces, set once): choose the next (layer, head)."""
+
+    def change(at: AppTest, ctx: Context) -> None:
+        if id(at) not in ctx.last:
+            ctx.last[id(at)] = ctx.sentence(n)
+            at.sidebar.text_input[0].set_value(ctx.last[id(at)]).run(timeout=TIMEOUT)
+        k = ctx.counter[id(at)] = ctx.counter.get(id(at), 0) + 1
+        at.number_input(key="learned_layer").set_value(k // 12 % 6)
+        at.number_input(key="learned_head").set_value(k % 12)
+
+    return change
+
+
+def check_learned(n: int) -> Callable[[AppTest, Context], None]:
+    def check(at: AppTest, ctx: Context) -> None:
+        _no_exception(at)
+        k = ctx.counter[id(at)]
+        assert any(f"Layer {k // 12 % 6}, head {k % 12}" in c.value for c in at.caption), "head not shown"
+        spec = next(c.proto.spec for c in at.get("plotly_chart") if c.proto.id.endswith("-learned_right"))
+        assert spec.count('"y":[') >= 1 and len(ctx.pieces(ctx.last[id(at)])) == n
+
+    return check
+
+
+def move_temperature(n: int) -> Callable[[AppTest, Context], None]:
+    """On the geometry page (sentence of n pieces, set once): move the temperature slider."""
+
+    def change(at: AppTest, ctx: Context) -> None:
+        if id(at) not in ctx.last:
+            ctx.last[id(at)] = ctx.sentence(n)
+            at.sidebar.text_input[0].set_value(ctx.last[id(at)]).run(timeout=TIMEOUT)
+        k = ctx.counter[id(at)] = ctx.counter.get(id(at), 0) + 1
+        at.sidebar.slider[0].set_value(round(0.1 + 0.05 * (k % 90), 2))
+
+    return change
+
+
+def check_geometry(n: int) -> Callable[[AppTest, Context], None]:
+    def check(at: AppTest, ctx: Context) -> None:
+        _no_exception(at)
+        k = ctx.counter[id(at)]
+        assert at.query_params["t"] == str(round(0.1 + 0.05 * (k % 90), 2)), at.query_params["t"]
+        assert any(c.proto.id.endswith("-geo_picture") for c in at.get("plotly_chart"))
+
+    return check
+
+
 def _no_exception(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
 
@@ -148,6 +202,14 @@ def cases() -> list[Case]:
                 check_step(n),
                 baseline=f"minimal-{n}",
                 target=3.0,
+            )
+        )
+        out.append(
+            Case(f"learned-{n}", REAL_APP, LEARNED_PAGE, n, switch_head(n), check_learned(n), f"minimal-{n}", 3.0)
+        )
+        out.append(
+            Case(
+                f"geometry-{n}", REAL_APP, GEOMETRY_PAGE, n, move_temperature(n), check_geometry(n), f"minimal-{n}", 3.0
             )
         )
     return out

@@ -96,8 +96,7 @@ residual = st.toggle("Residual connection: Y = X + W X", key="geo_residual")
 frames = geometry.repeat(w, x, STEPS, residual=residual)  # [K + 1, n, d]
 st.latex(r"Y_k = \tfrac{1}{2}\left(Y_{k-1} + W Y_{k-1}\right)" if residual else r"Y_k = W\,Y_{k-1} = W^k X")
 st.plotly_chart(figures.animation(plane(frames), tokens, axes=plane.axes), key="geo_animation")
-mean_d = [geometry.mean_pairwise_distance(f) for f in frames]
-diam = [geometry.diameter(f) for f in frames]
+mean_d, diam = geometry.spread(frames)
 st.plotly_chart(
     figures.distance_chart({"mean distance between two words": mean_d, "largest distance": diam}),
     key="geo_distances",

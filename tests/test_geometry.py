@@ -74,6 +74,23 @@ def test_residual_keeps_words_apart():
     assert geometry.mean_pairwise_distance(res[-1]) > geometry.mean_pairwise_distance(plain[-1])
 
 
+def test_spread_per_frame_matches_one_by_one():
+    frames = np.random.default_rng(4).normal(size=(5, 7, 3))
+    mean, diam = geometry.spread(frames)
+    np.testing.assert_allclose(mean, [geometry.mean_pairwise_distance(f) for f in frames])
+    np.testing.assert_allclose(diam, [geometry.diameter(f) for f in frames])
+
+
+def test_pca_matches_svd_in_both_shapes():
+    rng = np.random.default_rng(5)
+    for shape in [(8, 30), (40, 5)]:
+        pts = rng.normal(size=shape) * np.linspace(3, 0.1, shape[1])
+        plane = geometry.fit_pca(pts)
+        _, s, vt = np.linalg.svd(pts - pts.mean(axis=0), full_matrices=False)
+        np.testing.assert_allclose(np.abs(plane.components), np.abs(vt[:2]), atol=1e-9)
+        assert plane.explained == pytest.approx((s[:2] ** 2).sum() / (s**2).sum())
+
+
 def test_pairwise_distances():
     x = np.array([[0.0, 0.0], [3.0, 4.0], [0.0, 1.0]])
     np.testing.assert_allclose(geometry.pairwise_distances(x), [[0, 5, 1], [5, 0, np.sqrt(18)], [1, np.sqrt(18), 0]])
@@ -87,9 +104,15 @@ def test_geometry_figure_data():
     before, after = fig.data[-2], fig.data[-1]
     np.testing.assert_array_equal(np.c_[before.x, before.y], x)
     np.testing.assert_allclose(np.c_[after.x, after.y], tr.weights @ x)
-    assert len(fig.layout.annotations) == 3  # one arrow per token
-    widths = [t.line.width for t in fig.data[:3]]
-    assert np.argmax(widths) == np.argmax(tr.weights[0])
+    move = next(t for t in fig.data if t.name == "move")  # one arrow per token: before -> after
+    xs = np.asarray(move.x, dtype=float).reshape(3, 3)
+    np.testing.assert_array_equal(xs[:, 0], x[:, 0])
+    np.testing.assert_allclose(xs[:, 1], tr.output[:, 0])
+    assert move.marker.symbol == "arrow"
+    lines = [t for t in fig.data if t.mode == "lines" and t.name != "move"]
+    thickest = max(lines, key=lambda t: t.line.width)
+    j = int(np.argmax(tr.weights[0]))
+    assert x[j, 0] in list(thickest.x) and thickest.line.width == round(0.5 + 12 * tr.weights[0, j])
 
 
 def _points(fig_json, name):

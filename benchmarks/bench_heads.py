@@ -1,0 +1,95 @@
+"""All 72 heads of MiniLM for one text: the NumPy forward (attnviz.bert) against the model's own.
+
+    .venv/bin/python benchmarks/bench_heads.py [--reps 30] [--pieces 128]
+
+Both compute every layer's hidden states and every head's attention for the same word pieces:
+the model with eager attention and output_attentions=True (torch, CPU), NumPy with attnviz.bert.
+The two alternate within each repetition, so a noisy neighbour slows both alike; the script prints
+medians and their ratio from this one run, and checks the two agree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+for _var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HUB_DISABLE_PROGRESS_BARS"):
+    os.environ.setdefault(_var, "1")
+
+import numpy as np  # noqa: E402
+
+from attnviz import bert  # noqa: E402
+from attnviz.embeddings import load_minilm, state_dict  # noqa: E402
+
+TEXT = "Attention lets every word look at every other word and decide what matters. "
+
+
+def text_with_pieces(minilm, n: int) -> str:
+    """A text that the model reads as exactly n word pieces, [CLS] and [SEP] included."""
+    words = (TEXT * 40).split()
+    for k in range(1, len(words)):
+        text = " ".join(words[:k])
+        if len(minilm.tokenize(text).ids) >= n:
+            break
+    ids = minilm.tokenize(text).ids
+    while len(ids) > n:  # drop words from the end until it fits exactly (pieces are >= 1 per word)
+        k -= 1
+        text = " ".join(words[:k])
+        ids = minilm.tokenize(text).ids
+    return text
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--reps", type=int, default=30)
+    p.add_argument("--pieces", type=int, nargs="+", default=[6, 128])
+    args = p.parse_args(argv)
+
+    import torch
+
+    import attnviz.ui  # noqa: F401  the app's own settings (one BLAS thread), so this measures what it runs
+
+    minilm = load_minilm()
+    cfg = minilm.bert.config
+    weights = bert.BertWeights.from_state_dict(
+        state_dict(minilm), n_heads=cfg.num_attention_heads, eps=cfg.layer_norm_eps
+    )
+    print(
+        f"bench_heads: torch {torch.__version__} ({torch.get_num_threads()} threads), numpy {np.__version__}, reps={args.reps}"
+    )
+    print(f"{'pieces':>7}{'numpy ms':>11}{'model ms':>11}{'ratio':>8}{'max |Δ| weights':>17}{'max |Δ| hidden':>16}")
+    ok = True
+    for n in args.pieces:
+        pieces = minilm.tokenize(text_with_pieces(minilm, n))
+        assert len(pieces.ids) == n, (len(pieces.ids), n)
+        ours = bert.forward(weights, pieces.ids, pieces.tokens)
+        theirs = minilm.forward(pieces.ids, attentions=True)
+        d_attn = max(float(np.abs(a - t[0].numpy()).max()) for a, t in zip(ours.attentions, theirs.attentions))
+        d_hidden = max(float(np.abs(a - t[0].numpy()).max()) for a, t in zip(ours.hidden, theirs.hidden_states))
+        t_np, t_model = [], []
+        for _ in range(3):  # warm-up
+            bert.forward(weights, pieces.ids, pieces.tokens)
+            minilm.forward(pieces.ids, attentions=True)
+        for _ in range(args.reps):
+            t0 = time.perf_counter()
+            bert.forward(weights, pieces.ids, pieces.tokens)
+            t1 = time.perf_counter()
+            minilm.forward(pieces.ids, attentions=True)
+            t2 = time.perf_counter()
+            t_np.append(t1 - t0)
+            t_model.append(t2 - t1)
+        a, b = statistics.median(t_np) * 1e3, statistics.median(t_model) * 1e3
+        print(f"{n:>7}{a:>11.2f}{b:>11.2f}{a / b:>7.2f}x{d_attn:>17.1e}{d_hidden:>16.1e}")
+        ok &= d_attn <= 1e-5 and d_hidden <= 1e-5
+    print("target: numpy <= 1.5x the model at 128 pieces; agreement <= 1e-5:", "OK" if ok else "MISMATCH")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
