@@ -61,7 +61,8 @@ def main(argv=None) -> int:
         state_dict(minilm), n_heads=cfg.num_attention_heads, eps=cfg.layer_norm_eps
     )
     print(
-        f"bench_heads: torch {torch.__version__} ({torch.get_num_threads()} threads), numpy {np.__version__}, reps={args.reps}"
+        f"bench_heads: torch {torch.__version__} ({torch.get_num_threads()} threads), "
+        f"numpy {np.__version__} (1 BLAS thread, as in the app), reps={args.reps}"
     )
     print(f"{'pieces':>7}{'numpy ms':>11}{'model ms':>11}{'ratio':>8}{'max |Δ| weights':>17}{'max |Δ| hidden':>16}")
     ok = True
