@@ -87,6 +87,8 @@ def clean_text(text: str) -> tuple[str, tuple[str, ...]]:
             kept.append(ch)
     cleaned = "".join(kept).strip()
     notices = (f"{removed} control character(s) were removed from the text.",) if removed else ()
+    if any(unicodedata.bidirectional(ch) in ("R", "AL") for ch in cleaned):
+        notices += ("The text runs right to left; the charts list its tokens in reading order, first token first.",)
     if not cleaned:
         raise AttentionError("The sentence is empty: type a few words, for example “hi how are you”.")
     return cleaned, notices

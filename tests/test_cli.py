@@ -119,3 +119,11 @@ def test_learned_head_without_markers_renormalises(minilm):
 def test_learned_head_out_of_range(args):
     r = cli("hi", *args)
     assert r.returncode == 2 and "layers 0-5" in r.stderr
+
+
+@pytest.mark.parametrize("text", ["<img src=x onerror=alert(1)>", "مرحبا بالعالم", "a\x07b", "😀", "x" * 10_000])
+def test_hostile_text(text):
+    r = cli(text, "--json", "--no-special")
+    assert r.returncode == 0 and "Traceback" not in r.stderr
+    out = json.loads(r.stdout)
+    np.testing.assert_allclose(np.array(out["weights"]).sum(axis=1), 1.0)

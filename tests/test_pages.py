@@ -248,3 +248,37 @@ def test_neuron_view_numbers_add_up(minilm):
 def test_learned_page_survives_odd_input(text):
     at = type_sentence(app(LEARNED), text)
     assert not at.exception
+
+
+HOSTILE = [
+    "<img src=x onerror=alert(1)>",
+    "<script>alert('x')</script>",
+    "$\\frac{1}{0}$ **bold** [a](javascript:alert(1))",
+    "مرحبا بالعالم",
+    "a\x00b\x1b[31mc",
+    "😀" * 300,
+    "x" * 10_000,
+]
+
+
+@pytest.mark.parametrize("page", [None, STEP, LEARNED, "pages/3_Geometry.py"])
+@pytest.mark.parametrize("text", HOSTILE)
+def test_hostile_shared_links(page, text):
+    at = app(page, s=text)  # asserts no exception
+    assert at.query_params["s"] == text
+    for element in at.markdown:  # user text never reaches markdown unescaped
+        assert "<img" not in element.value and "<script" not in element.value
+
+
+def test_rtl_and_control_notices():
+    at = app(STEP, s="مرحبا a\x00b")
+    notices = " ".join(w.value for w in at.warning).replace("\\", "")
+    assert "right to left" in notices and "control character" in notices
+
+
+@pytest.mark.parametrize("t", ["0.05", "5.0"])
+def test_temperature_bounds_on_the_step_page(minilm, t):
+    at = app(STEP, s="the cat sat on the mat", t=t)
+    z, _, _ = heatmap(at, "step_weights")
+    np.testing.assert_allclose(z, expected(minilm, "the cat sat on the mat", temperature=float(t)).weights, atol=1e-9)
+    assert np.all(np.isfinite(z))
