@@ -5,6 +5,7 @@ The only module of the package that imports streamlit (and only pages import it)
 
 from __future__ import annotations
 
+import gc
 import re
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -62,7 +63,15 @@ class Settings:
 @st.cache_resource(show_spinner=False)
 def model_future() -> Future:
     """Start loading MiniLM once per server; pages stay usable (toy embeddings) meanwhile."""
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="minilm").submit(load_minilm)
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="minilm").submit(_load_and_freeze)
+
+
+def _load_and_freeze() -> MiniLM:
+    model = load_minilm()
+    # torch and transformers leave millions of long-lived objects: move them out of the garbage
+    # collector's view so that later collections only walk what the pages create.
+    gc.freeze()
+    return model
 
 
 def minilm() -> MiniLM | None:

