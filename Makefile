@@ -35,8 +35,12 @@ format: setup-dev
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
-bench: setup-dev  ## print the benchmarks' medians and ratios
+bench: setup-dev  ## print the benchmarks' medians and ratios (about 10 minutes)
 	$(PY) benchmarks/bench_rerun.py
+	$(PY) benchmarks/bench_heads.py
+	$(PY) benchmarks/bench_browser.py
+	$(PY) benchmarks/bench_launch.py
+	$(PY) benchmarks/bench_sessions.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache screenshots benchmarks/out
