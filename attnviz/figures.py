@@ -147,7 +147,7 @@ def row_bars(weights_row: np.ndarray, tokens) -> go.Figure:
         "type": "bar",
         "x": labels,
         "y": w,
-        "marker": {"color": w, "colorscale": WEIGHTS_SCALE, "cmin": 0.0, "cmax": 1.0},
+        "marker": {"color": "#31688e"},
         "hovertemplate": "weight on %{x} = %{y:.6g}<extra></extra>",
     }
     if len(w) <= ANNOTATE_MAX:

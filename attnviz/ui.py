@@ -9,6 +9,7 @@ import gc
 import re
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import streamlit as st
 from threadpoolctl import threadpool_limits
@@ -32,6 +33,7 @@ from attnviz.embeddings import (
 threadpool_limits(limits=1, user_api="blas")
 
 DEFAULT_SENTENCE = "hi how are you"
+FAVICON = str(Path(__file__).with_name("favicon.png"))  # a file: a material icon would be fetched online
 TITLE = "attnviz"
 
 # Session-state keys: the canonical value (survives page switches) and its widget's key.
@@ -143,18 +145,36 @@ def _keep(key: str) -> None:
 
 
 def _widget(key: str) -> str:
-    """Initialise a setting once (from the URL) and restore its widget after a page switch."""
-    if key not in st.session_state:
-        st.session_state[key] = _from_url(key)
-    st.session_state["_w_" + key] = st.session_state[key]
     return "_w_" + key
 
 
-def sidebar() -> Settings:
-    """Render the shared sidebar; return the settings every page reads."""
+def _restore_widgets(page: str) -> None:
+    """Give the sidebar's widgets the settings' values when a session arrives on a page.
+
+    Streamlit forgets a widget's value when the page changes (each page has its own widgets), so
+    the settings live under their own keys. Only on arrival: writing them on every run would push
+    an older value back to the browser and lose slider steps taken during a rerun.
+    """
+    if st.session_state.get("_page") != page:
+        st.session_state["_page"] = page
+        for key in DEFAULTS:
+            st.session_state[_widget(key)] = st.session_state[key]
+
+
+def _url_params() -> dict[str, str]:
+    return {URL_KEYS[key]: _to_url(key, st.session_state[key]) for key in DEFAULTS}
+
+
+def sidebar(page: str) -> Settings:
+    """Render the shared sidebar on a page; return the settings every page reads."""
+    for key in DEFAULTS:  # once per session: from a shared link, or the defaults
+        if key not in st.session_state:
+            st.session_state[key] = _from_url(key)
+    _restore_widgets(page)
+    params = _url_params()
     with st.sidebar:
-        for page, label, icon in PAGES:
-            st.page_link(page, label=label, icon=icon)
+        for page, label, icon in PAGES:  # links carry the settings, so a new tab opens the same view
+            st.page_link(page, label=label, icon=icon, query_params=params)
         st.divider()
         st.text_input(
             "Sentence",
@@ -201,17 +221,16 @@ def sidebar() -> Settings:
         )
     _model_status()
     settings = Settings(**{k: st.session_state[k] for k in DEFAULTS})
-    for key in DEFAULTS:  # keep the URL a shareable link to this view (write only what changed)
-        value = _to_url(key, st.session_state[key])
-        if st.query_params.get(URL_KEYS[key]) != value:
-            st.query_params[URL_KEYS[key]] = value
+    for name, value in params.items():  # keep the URL a shareable link to this view (write what changed)
+        if st.query_params.get(name) != value:
+            st.query_params[name] = value
     return settings
 
 
 def setup(title: str) -> Settings:
     """Every page starts here: page config and the shared sidebar."""
-    st.set_page_config(page_title=f"{title} · {TITLE}", page_icon=":material/visibility:", layout="wide")
-    return sidebar()
+    st.set_page_config(page_title=f"{title} · {TITLE}", page_icon=FAVICON, layout="wide")
+    return sidebar(title)
 
 
 # --- computations, cached per input ---------------------------------------------------------

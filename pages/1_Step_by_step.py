@@ -111,7 +111,8 @@ with y_box:
 # --- one query, as a weighted average ---------------------------------------------------------
 with query_box:
     st.header("One word's new vector, as a weighted average")
-    q = st.selectbox("Query token", range(n), format_func=figures.unique_labels(tokens).__getitem__, key="step_query")
+    labels = figures.unique_labels(tokens)  # options are the labels, so a new sentence resets the choice
+    q = labels.index(st.selectbox("Query token", labels, key="step_query"))
     st.plotly_chart(figures.row_bars(trace.weights[q], tokens), key="step_row")
     st.caption(
         f"Row {q + 1} of W: the share of each word's vector that goes into the new vector of “{ui.md_escape(tokens[q])}”."

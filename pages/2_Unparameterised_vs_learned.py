@@ -127,12 +127,13 @@ elif view == VIEWS[2]:
         format_func=lambda h: f"head {h}",
     )
     labels = figures.unique_labels(tokens)
-    focus = st.selectbox(
+    choice = st.selectbox(
         "Isolate one query token",
-        [None, *range(len(tokens))],
-        format_func=lambda i: "all tokens" if i is None else labels[i],
+        [None, *labels],
+        format_func=lambda label: "all tokens" if label is None else label,
         key="learned_focus",
     )
+    focus = None if choice is None else labels.index(choice)
     lines = {
         f"L{layer} H{h}": heads.visible(layer_trace.weights[h], special, settings.special) for h in chosen or [head]
     }
@@ -142,9 +143,8 @@ elif view == VIEWS[2]:
         "line, the more weight. One colour per head."
     )
 else:
-    q_index = st.selectbox(
-        "Query token", range(len(pieces.tokens)), format_func=lambda i: pieces.tokens[i], key="learned_query"
-    )
+    piece_labels = figures.unique_labels(pieces.tokens)
+    q_index = piece_labels.index(st.selectbox("Query token", piece_labels, key="learned_query"))
     bd = heads.breakdown(right_trace, right_head, q_index)
     keys = figures.token_labels(pieces.tokens)
     qname = ui.latex_text(pieces.tokens[q_index])

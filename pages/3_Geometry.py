@@ -69,9 +69,8 @@ else:
             f"{'roughly' if plane.explained < 0.8 else 'mostly'} faithful."
         )
 
-chosen = st.selectbox(
-    "Show the weights of", range(n), format_func=figures.unique_labels(tokens).__getitem__, key="geo_token"
-)
+labels = figures.unique_labels(tokens)
+chosen = labels.index(st.selectbox("Show the weights of", labels, key="geo_token"))
 st.latex(
     rf"y_i = \sum_j W_{{ij}}\, {before_name[0].lower()}_j \qquad \text{{(before: {before_name}, after: {after_name})}}"
 )
@@ -85,7 +84,7 @@ dist = geometry.moved(x, y)
 order = np.argsort(-dist)[: min(n, 8)]
 st.caption(
     f"Distance moved in the full {d}-dimensional space (mean {dist.mean():.3f}): "
-    + ", ".join(f"{ui.md_escape(figures.unique_labels(tokens)[k])} {dist[k]:.3f}" for k in order)
+    + ", ".join(f"{ui.md_escape(labels[k])} {dist[k]:.3f}" for k in order)
     + (" …" if n > 8 else "")
     + ". Low temperature: each word mostly keeps itself; high temperature: everything moves to the mean."
 )

@@ -140,7 +140,7 @@ def test_bad_url_settings_fall_back(params):
 
 def test_query_token_choice_shows_its_row(minilm):
     at = app(STEP, s="hi how are you")
-    at.selectbox(key="step_query").set_value(2).run()
+    at.selectbox(key="step_query").set_value("are").run()
     tr = expected(minilm, "hi how are you")
     from tests.apptest_charts import decode, figure
 
@@ -236,7 +236,7 @@ def test_learned_views(view, keys):
 def test_neuron_view_numbers_add_up(minilm):
     at = app(LEARNED, s="hi how are you")
     at.get("button_group")[0].set_value("Neuron view").run()
-    at.selectbox(key="learned_query").set_value(2).run()
+    at.selectbox(key="learned_query").set_value("how").run()
     steps, _, _ = heatmap(at, "neuron_steps")
     products, _, _ = heatmap(at, "neuron_products")
     np.testing.assert_allclose(products.sum(axis=1), steps[:, 0], atol=1e-4)

@@ -92,9 +92,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never via a proxy
+
+
 def _healthy(url: str) -> bool:
     try:
-        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+        with _DIRECT.open(f"{url}/_stcore/health", timeout=2) as r:
             return r.status == 200
     except (urllib.error.URLError, OSError):
         return False
@@ -381,9 +384,11 @@ class App:
         base = urlsplit(self.base_url).path.rstrip("/")
         target = f"{base}/{url_path.strip('/')}".rstrip("/") or "/"
         links = self.nav_links()
-        # st.page_link renders the home page's link as href="" (so a.href is the current page).
+        # st.page_link renders the home page's link as href="" or "?query" (relative to the current page).
         paths = [
-            (base or "/") if link["raw"] in ("", None) else (urlsplit(link["href"]).path.rstrip("/") or "/")
+            (base or "/")
+            if link["raw"] in ("", None) or link["raw"].startswith("?")
+            else (urlsplit(link["href"]).path.rstrip("/") or "/")
             for link in links
         ]
         assert target in paths, f"no sidebar link to {target}; the sidebar links are {links}"
@@ -518,7 +523,7 @@ class App:
         try:
             if height > size["height"]:
                 self.page.set_viewport_size({"width": size["width"], "height": height})
-                self.page.wait_for_timeout(400)
+                self.page.wait_for_timeout(250)
             self.page.screenshot(path=str(path), full_page=True)
         finally:
             self.page.set_viewport_size(size)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import pytest
 
 pytestmark = pytest.mark.browser
@@ -85,3 +87,17 @@ def test_sentence_survives_page_switch(app, expected):
     app.assert_no_exception()
     app.screenshot("home_after_switch")
     assert app.dialogs == []
+
+
+def test_no_request_leaves_the_machine(app):
+    """The app is used offline: every request the pages make goes to the app's own server."""
+    app.goto("/")
+    app.wait_for_model()
+    app.click_nav("Step_by_step")
+    app.wait_for_model()
+    app.screenshot("Step_by_step")
+    own = urlsplit(app.base_url).netloc
+    outside = sorted(
+        {u for u in app.requests if urlsplit(u).scheme in ("http", "https", "ws", "wss") and urlsplit(u).netloc != own}
+    )
+    assert outside == [], f"requests to other hosts: {outside}"
