@@ -170,22 +170,30 @@ else:
             key="neuron_products",
         )
         st.caption("q × k element by element: red features push the score up, blue pull it down.")
-    st.plotly_chart(
-        figures.heatmap(
-            np.stack([bd.dots, bd.scaled, bd.weights], axis=1),
-            keys,
-            ["q·k", "q·k / √32", "softmax"],
-            signed=True,
-            row_name="key",
-            col_name="step",
-            annotate=len(keys) <= 40,
-        ),
-        key="neuron_steps",
-    )
-    st.caption(
-        "Each row of q×k summed gives the dot product q·k; divided by √32 and passed through the softmax, "
-        "it becomes this query's row of the head's W (all [CLS]/[SEP] included here)."
-    )
+    a, b = st.columns([2, 1])
+    with a:
+        st.plotly_chart(
+            figures.heatmap(
+                np.stack([bd.dots, bd.scaled], axis=1),
+                keys,
+                ["q·k", "q·k / √32"],
+                signed=True,
+                row_name="key",
+                col_name="step",
+                annotate=len(keys) <= 40,
+            ),
+            key="neuron_steps",
+        )
+        st.caption("Each row of q×k summed gives the dot product q·k; then it is divided by √32.")
+    with b:
+        st.plotly_chart(
+            figures.heatmap(
+                bd.weights[:, None], keys, ["softmax"], zmin=0.0, zmax=1.0, row_name="key", col_name="step",
+                value_name="weight", annotate=len(keys) <= 40,
+            ),
+            key="neuron_weights",
+        )  # fmt: skip
+        st.caption("The softmax of that column: this query's row of the head's W ([CLS]/[SEP] included here).")
 
 st.divider()
 if causal:

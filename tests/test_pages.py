@@ -218,7 +218,7 @@ def test_random_head_rerolls():
     [
         ("Model view: all 72 heads", ["learned_grid", "learned_right"]),
         ("Head view", ["learned_headview"]),
-        ("Neuron view", ["neuron_q", "neuron_k", "neuron_products", "neuron_steps"]),
+        ("Neuron view", ["neuron_q", "neuron_k", "neuron_products", "neuron_steps", "neuron_weights"]),
     ],
 )
 def test_learned_views(view, keys):
@@ -241,7 +241,8 @@ def test_neuron_view_numbers_add_up(minilm):
     products, _, _ = heatmap(at, "neuron_products")
     np.testing.assert_allclose(products.sum(axis=1), steps[:, 0], atol=1e-4)
     np.testing.assert_allclose(steps[:, 1], steps[:, 0] / np.sqrt(32), atol=1e-5)
-    np.testing.assert_allclose(steps[:, 2], model_head(minilm, "hi how are you", 0, 0, special=True)[2], atol=1e-5)
+    weights, _, _ = heatmap(at, "neuron_weights")
+    np.testing.assert_allclose(weights[:, 0], model_head(minilm, "hi how are you", 0, 0, special=True)[2], atol=1e-5)
 
 
 @pytest.mark.parametrize("text", ODD)
