@@ -17,8 +17,6 @@ from __future__ import annotations
 import html
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -38,17 +36,11 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # the tests recompute with the package itself
     sys.path.insert(0, str(ROOT))
 
+sys.path.insert(0, str(ROOT / "benchmarks"))  # one copy of the browser plumbing, shared with the benchmarks
+from bench_launch import CHROMIUM, CHROMIUM_ARGS, free_port, stop  # noqa: E402
+from bench_sessions import DECODE_JS  # noqa: E402
+
 SCREENSHOTS = ROOT / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 VIEWPORT = {"width": 1400, "height": 1000}
 SERVER_START_S = 60.0
 MODEL_WAIT_S = 120.0  # the server imports sentence-transformers on first use (~6 s here)
@@ -86,12 +78,6 @@ def browser_context_args(browser_context_args: dict) -> dict:
 # --- the app server -------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never via a proxy
 
 
@@ -101,20 +87,6 @@ def _healthy(url: str) -> bool:
             return r.status == 200
     except (urllib.error.URLError, OSError):
         return False
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """Stop the server and anything it started: its own process group, by its PID."""
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-    except ProcessLookupError:
-        pass
 
 
 @pytest.fixture(scope="session")
@@ -128,7 +100,7 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     }
     log_path = tmp_path_factory.mktemp("streamlit") / "server.log"
     for _attempt in range(3):  # a free port can be taken between the probe and the bind
-        port = _free_port()
+        port = free_port()
         url = f"http://127.0.0.1:{port}"
         cmd = [
             sys.executable,
@@ -157,14 +129,14 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             time.sleep(0.2)
         if proc.poll() is None and _healthy(url):
             break
-        _stop(proc)
+        stop(proc)
     else:
         tail = log_path.read_text(errors="replace")[-3000:]
         pytest.fail(f"the Streamlit server did not come up; its log ends with:\n{tail}", pytrace=False)
     try:
         yield url
     finally:
-        _stop(proc)
+        stop(proc)
 
 
 @pytest.fixture(scope="session")
@@ -222,37 +194,10 @@ def unescape_labels(labels) -> list[str]:
 # --- reading the page -----------------------------------------------------------------------
 
 # Plotly may hand arrays over as plain arrays, typed arrays, or {dtype, bdata, shape}.
-_READ_CHART_JS = r"""
-(key) => {
-  const DTYPES = {f8: Float64Array, f4: Float32Array, i1: Int8Array, u1: Uint8Array, u1c: Uint8ClampedArray,
-                  i2: Int16Array, u2: Uint16Array, i4: Int32Array, u4: Uint32Array};
-  const reshape = (flat, shape) => {
-    if (shape.length <= 1) return flat;
-    const step = shape.slice(1).reduce((a, b) => a * b, 1);
-    const out = [];
-    for (let i = 0; i < shape[0]; i++) out.push(reshape(flat.slice(i * step, (i + 1) * step), shape.slice(1)));
-    return out;
-  };
-  const decode = (v) => {
-    if (v === null || v === undefined) return v;
-    if (ArrayBuffer.isView(v)) return Array.from(v);
-    if (Array.isArray(v)) return v.map(decode);
-    if (typeof v === 'object' && typeof v.bdata === 'string' && typeof v.dtype === 'string') {
-      const T = DTYPES[v.dtype.replace(/^[<|=]/, '')];
-      if (!T) throw new Error('unknown plotly dtype ' + v.dtype);
-      const bin = atob(v.bdata);
-      const bytes = new Uint8Array(bin.length);
-      for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
-      const flat = Array.from(new T(bytes.buffer));
-      let shape = v.shape;
-      if (shape === undefined || shape === null) shape = [flat.length];
-      else if (typeof shape === 'string') shape = shape.split(',').map((s) => parseInt(s, 10));
-      else if (typeof shape === 'number') shape = [shape];
-      else shape = Array.from(shape);
-      return reshape(flat, shape);
-    }
-    return v;
-  };
+_READ_CHART_JS = (
+    "(key) => {"
+    + DECODE_JS
+    + r"""
   const box = document.querySelector(`.st-key-${key}`);
   if (!box) return null;
   const gd = box.querySelector('[data-testid="stPlotlyChart"] .js-plotly-plot');
@@ -267,6 +212,7 @@ _READ_CHART_JS = r"""
   return {key, stale, traces};
 }
 """
+)
 
 # What the page looks like now: enough to tell "still working" from "done".
 _PAGE_STATE_JS = r"""
