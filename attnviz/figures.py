@@ -12,16 +12,24 @@ from functools import lru_cache
 
 import numpy as np
 import plotly.graph_objects as go
+from plotly.colors import get_colorscale
 
 ANNOTATE_MAX = 30  # above this many rows or columns, numbers in cells become unreadable
-WEIGHTS_SCALE = "Viridis"  # sequential, colour-blind safe: 0 .. 1
-SIGNED_SCALE = "RdBu_r"  # diverging, colour-blind safe, white at 0: negative blue, positive red
+# Colour scales as explicit lists (figures are not validated, so no name is expanded for us).
+WEIGHTS_SCALE = get_colorscale("Viridis")  # sequential, colour-blind safe: 0 .. 1
+SIGNED_SCALE = get_colorscale("RdBu_r")  # diverging, colour-blind safe, white at 0: negative blue, positive red
 HEAD_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
 MARGIN = {"l": 10, "r": 10, "t": 10, "b": 10}
 
 
 def _figure(data: list[dict], layout: dict, frames: list[dict] | None = None) -> go.Figure:
-    return go.Figure(data=data, layout={"template": "none", "margin": MARGIN, **layout}, frames=frames)
+    """The figure, not validated again property by property: that costs more than the rest of a
+    rerun. tests/test_figures.py rebuilds every figure with validation on, so a typo still fails."""
+    layout = {"template": "none", "margin": MARGIN, **layout}
+    return go.Figure(data=data, layout=layout, frames=frames, _validate=VALIDATE)
+
+
+VALIDATE = False  # tests set it to True
 
 
 def unique_labels(tokens: tuple[str, ...] | list[str]) -> list[str]:

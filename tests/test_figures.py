@@ -51,3 +51,27 @@ def test_vectors_heatmap_has_a_column_per_feature():
 def test_row_bars():
     fig = figures.row_bars(np.array([0.2, 0.8]), ["a", "b"])
     np.testing.assert_array_equal(np.asarray(fig.data[0].y), [0.2, 0.8])
+
+
+def test_every_figure_passes_plotlys_validation(monkeypatch):
+    """Figures are built without validation for speed; here every one is built with it on."""
+    monkeypatch.setattr(figures, "VALIDATE", True)
+    rng = np.random.default_rng(0)
+    w = core.softmax(rng.normal(size=(5, 5)))
+    tokens = ["<b>", "a", "a", "b", "c"]
+    built = [
+        figures.weights_heatmap(w, tokens, title="W"),
+        figures.scores_heatmap(rng.normal(size=(5, 5)), tokens),
+        figures.vectors_heatmap(rng.normal(size=(5, 384)).astype(np.float32), tokens),
+        figures.heatmap(rng.normal(size=(40, 3)), [f"t{i}" for i in range(40)], ["a", "b", "c"], signed=True),
+        figures.row_bars(w[0], tokens),
+        figures.entropy_bars({"one": core.row_entropy(w), "two": core.row_entropy(w)}, tokens),
+        figures.model_grid(np.stack([np.stack([w] * 12)] * 6), chosen=(2, 3)),
+        figures.head_view({"L0 H0": w, "L0 H1": w.T / w.T.sum(1, keepdims=True)}, tokens, focus=1),
+        figures.geometry(rng.normal(size=(5, 2)), rng.normal(size=(5, 2)), w, tokens, chosen=0),
+        figures.animation(rng.normal(size=(21, 5, 2)), tokens),
+        figures.distance_chart({"mean": np.arange(21.0)[::-1], "max": np.arange(21.0)[::-1]}),
+    ]
+    for fig in built:
+        assert isinstance(fig, go.Figure) and fig.data
+        go.Figure(fig.to_dict())  # raises on any property Plotly does not know
