@@ -52,8 +52,26 @@ def fit_pca(points: np.ndarray) -> Projection:
     components = np.zeros((2, d))
     k = min(2, vt.shape[0])
     components[:k] = vt[:k]
+    # An axis has no preferred sign; fix it by the data (the first point on the positive side),
+    # so the picture does not flip between reruns or between equivalent coordinates.
+    flip = np.where(centred[0] @ components.T < 0, -1.0, 1.0)
+    components *= flip[:, None]
     explained = float(var[:2].sum() / total) if total > 0 else 1.0
     return Projection(mean, components, explained, ("principal component 1", "principal component 2"))
+
+
+def in_own_span(x: np.ndarray) -> np.ndarray:
+    """The rows of x in an orthonormal basis of the space they span.  [n, d] -> [n, min(n, d)]
+
+    Every weighted average W X stays in that span, and distances and principal components do not
+    depend on the basis, so the geometry of X, W X, W^k X is the same with n numbers per word
+    instead of d (128 instead of 384 for a 128-token text).
+    """
+    n, d = x.shape
+    if n >= d:
+        return x
+    q, _ = np.linalg.qr(x.T)  # [d, n], orthonormal columns spanning the rows of x
+    return x @ q
 
 
 def feature_plane(d: int, i: int, j: int) -> Projection:

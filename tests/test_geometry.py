@@ -171,3 +171,18 @@ def test_page_controls(actions):
 def test_page_edge_cases(params):
     at = app(GEO, **params)
     assert not at.exception
+
+
+def test_own_span_keeps_the_geometry():
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(7, 50))
+    w = core.self_attention(x).weights
+    xr = geometry.in_own_span(x)
+    assert xr.shape == (7, 7)
+    np.testing.assert_allclose(geometry.pairwise_distances(xr), geometry.pairwise_distances(x), atol=1e-9)
+    np.testing.assert_allclose(geometry.moved(xr, w @ xr), geometry.moved(x, w @ x), atol=1e-9)
+    full, reduced = geometry.fit_pca(np.vstack([x, w @ x])), geometry.fit_pca(np.vstack([xr, w @ xr]))
+    np.testing.assert_allclose(reduced(w @ xr), full(w @ x), atol=1e-9)  # the same picture, same orientation
+    assert reduced.explained == pytest.approx(full.explained)
+    small = x[:, :3]
+    assert geometry.in_own_span(small) is small  # n >= d: already as small as it gets
