@@ -20,6 +20,7 @@ WEIGHTS_SCALE = get_colorscale("Viridis")  # sequential, colour-blind safe: 0 ..
 SIGNED_SCALE = get_colorscale("RdBu_r")  # diverging, colour-blind safe, white at 0: negative blue, positive red
 HEAD_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
 MARGIN = {"l": 10, "r": 10, "t": 10, "b": 10}
+FLOAT32_ABOVE = 4096  # numbers in one matrix: above this, vectors are sent as float32
 
 
 def _figure(data: list[dict], layout: dict, frames: list[dict] | None = None) -> go.Figure:
@@ -131,12 +132,13 @@ def scores_heatmap(scores: np.ndarray, tokens, *, title: str = "", value_name: s
 def vectors_heatmap(x: np.ndarray, tokens, *, title: str = "", value_name: str = "x") -> go.Figure:
     """X or Y [n, d]: one row per token, one column per feature, white at 0.
 
-    Sent as float32 when that loses nothing (MiniLM's own vectors are float32): half the bytes.
+    A large matrix (n × 384) is sent as float32, half the bytes: 7 significant digits, more than
+    the 6 the hover shows (MiniLM's own vectors are float32 to begin with). Small ones, such as the
+    toy vectors, keep every digit.
     """
     x = np.asarray(x)
-    x32 = x.astype(np.float32)
     return heatmap(
-        x32 if np.array_equal(x32, x) else x,
+        x.astype(np.float32) if x.size > FLOAT32_ABOVE else x,
         token_labels(tokens),
         None,
         title=title,

@@ -6,6 +6,7 @@ The only module of the package that imports streamlit (and only pages import it)
 from __future__ import annotations
 
 import gc
+import os
 import re
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -31,6 +32,12 @@ from attnviz.embeddings import (
 # threads cost more than they save, and on a 2-core laptop they fight torch's own threads (seen:
 # a 256 x 256 eigh taking 300 ms instead of 6 ms). Measured in benchmarks/.
 threadpool_limits(limits=1, user_api="blas")
+
+
+def all_cores():
+    """BLAS on every core, for the one large computation: MiniLM's 6-layer forward in NumPy."""
+    return threadpool_limits(limits=os.cpu_count(), user_api="blas")
+
 
 DEFAULT_SENTENCE = "hi how are you"
 FAVICON = str(Path(__file__).with_name("favicon.png"))  # a file: a material icon would be fetched online
@@ -271,7 +278,8 @@ def learned(text: str, causal: bool, _model: MiniLM) -> tuple[Pieces, bert.BertT
     """The NumPy forward pass (every layer, every head) for the text; shared, never mutated."""
     pieces = _model.tokenize(text)
     mask = core.causal_mask(len(pieces.ids)) if causal else None
-    return pieces, bert.forward(bert_weights(_model), pieces.ids, pieces.tokens, mask=mask)
+    with all_cores():
+        return pieces, bert.forward(bert_weights(_model), pieces.ids, pieces.tokens, mask=mask)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
