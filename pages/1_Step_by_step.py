@@ -54,17 +54,16 @@ with weights_box:
 with words:
     st.header("0 · The words")
     st.text(" | ".join(tokens))
-    st.caption(
-        f"{n} tokens from {KIND_LABELS[settings.embedding] if emb.source == KIND_LABELS[settings.embedding] else emb.source}. "
-        + (
-            "[CLS] and [SEP] are shown: the model adds them at the start and the end."
-            if settings.special
-            else "[CLS] and [SEP] are hidden: they are dropped before the softmax "
+    if emb.source == KIND_LABELS["toy"]:
+        markers = "The toy embeddings have no [CLS] or [SEP]."
+    elif settings.special:
+        markers = "[CLS] and [SEP] are shown: the model adds them at the start and the end."
+    else:
+        markers = (
+            "[CLS] and [SEP] are hidden: they are dropped before the softmax "
             "(the same as dropping them and renormalising each row)."
-            if emb.source != KIND_LABELS["toy"]
-            else ""
         )
-    )
+    st.caption(f"{n} tokens from {emb.source}. {markers}")
 
 # --- 1. X ------------------------------------------------------------------------------------
 with x_box:
