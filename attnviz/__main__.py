@@ -12,7 +12,7 @@ import sys
 import numpy as np
 
 from attnviz import core
-from attnviz.embeddings import KINDS, Embedded, ModelUnavailable, embedder, load_minilm, state_dict
+from attnviz.embeddings import KINDS, Embedded, ModelUnavailable, bert_weights, embedder, load_minilm
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -54,11 +54,7 @@ def learned_head(args: argparse.Namespace) -> dict:
     from attnviz.heads import visible
 
     minilm = load_minilm()
-    weights = bert.BertWeights.from_state_dict(
-        state_dict(minilm),
-        n_heads=minilm.bert.config.num_attention_heads,
-        eps=minilm.bert.config.layer_norm_eps,
-    )
+    weights = bert_weights(minilm)
     if not 0 <= args.layer < weights.n_layers or not 0 <= args.head < weights.n_heads:
         raise core.AttentionError(
             f"There are layers 0-{weights.n_layers - 1} and heads 0-{weights.n_heads - 1}; "

@@ -8,7 +8,7 @@ A BERT encoder (6 layers, 12 heads of 32, d = 384) written out so each step can 
         h' = LayerNorm(h + a)                residual, then normalise
         h  = LayerNorm(h' + GELU(h' W_1 + b_1) W_2 + b_2)
 
-NumPy only: the weights come in as a dict of arrays (see `MiniLM.state_dict`), so this module
+NumPy only: the weights come in as a dict of arrays (see `attnviz.embeddings.bert_weights`), so this module
 never imports torch.
 """
 

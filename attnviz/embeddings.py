@@ -21,6 +21,7 @@ from typing import Literal, Protocol
 
 import numpy as np
 
+from attnviz.bert import BertWeights
 from attnviz.core import AttentionError
 
 Kind = Literal["static", "contextual", "toy"]
@@ -281,6 +282,8 @@ def embedder(kind: Kind, minilm: MiniLM | None) -> Embedder:
     return MiniLMEmbedder(minilm, kind)
 
 
-def state_dict(minilm: MiniLM) -> dict[str, np.ndarray]:
-    """The model's weights as NumPy arrays (float32), for attnviz.bert."""
-    return {k: v.detach().numpy().copy() for k, v in minilm.bert.state_dict().items()}
+def bert_weights(minilm: MiniLM) -> BertWeights:
+    """The model's weights as NumPy arrays (float32), for attnviz.bert's forward pass."""
+    sd = {k: v.detach().numpy().copy() for k, v in minilm.bert.state_dict().items()}
+    cfg = minilm.bert.config
+    return BertWeights.from_state_dict(sd, n_heads=cfg.num_attention_heads, eps=cfg.layer_norm_eps)

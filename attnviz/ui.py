@@ -15,7 +15,7 @@ from pathlib import Path
 import streamlit as st
 from threadpoolctl import threadpool_limits
 
-from attnviz import bert, core
+from attnviz import bert, core, embeddings
 from attnviz.embeddings import (
     KIND_LABELS,
     KINDS,
@@ -25,7 +25,6 @@ from attnviz.embeddings import (
     Pieces,
     embedder,
     load_minilm,
-    state_dict,
 )
 
 # One BLAS thread per process: the matrices here are small (at most 256 x 1536), where extra BLAS
@@ -269,8 +268,7 @@ def attention(settings: Settings) -> tuple[Embedded, core.AttentionTrace]:
 @st.cache_resource(show_spinner=False)
 def bert_weights(_model: MiniLM) -> bert.BertWeights:
     """The model's weights as NumPy arrays, taken out once per server."""
-    cfg = _model.bert.config
-    return bert.BertWeights.from_state_dict(state_dict(_model), n_heads=cfg.num_attention_heads, eps=cfg.layer_norm_eps)
+    return embeddings.bert_weights(_model)
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)

@@ -25,7 +25,7 @@ for _var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HUB_DISABLE_PROGRESS_
 import numpy as np  # noqa: E402
 
 from attnviz import bert  # noqa: E402
-from attnviz.embeddings import load_minilm, state_dict  # noqa: E402
+from attnviz.embeddings import bert_weights, load_minilm  # noqa: E402
 
 TEXT = "Attention lets every word look at every other word and decide what matters. "
 
@@ -67,10 +67,7 @@ def main(argv=None) -> int:
     from attnviz.ui import all_cores  # the app's own thread settings, so this measures what it runs
 
     minilm = load_minilm()
-    cfg = minilm.bert.config
-    weights = bert.BertWeights.from_state_dict(
-        state_dict(minilm), n_heads=cfg.num_attention_heads, eps=cfg.layer_norm_eps
-    )
+    weights = bert_weights(minilm)
     print(
         f"bench_heads: torch {torch.__version__} ({torch.get_num_threads()} threads), "
         f"numpy {np.__version__} (BLAS on {os.cpu_count()} cores for the forward, as in the app), reps={args.reps}"

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from attnviz import bert, core
-from attnviz.embeddings import state_dict
+from attnviz.embeddings import bert_weights
 
 SENTENCES = [
     "hi how are you",
@@ -17,8 +17,7 @@ SENTENCES = [
 
 @pytest.fixture(scope="module")
 def weights(minilm):
-    cfg = minilm.bert.config
-    return bert.BertWeights.from_state_dict(state_dict(minilm), n_heads=cfg.num_attention_heads, eps=cfg.layer_norm_eps)
+    return bert_weights(minilm)
 
 
 def test_shapes(weights):
