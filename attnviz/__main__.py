@@ -62,10 +62,10 @@ def learned_head(args: argparse.Namespace) -> dict:
         )
     pieces = minilm.tokenize(args.sentence)
     trace = bert.forward(weights, pieces.ids, pieces.tokens).layers[args.layer]
-    keep = np.ones(len(pieces.tokens), dtype=bool) if not args.no_special else ~pieces.special
+    keep = pieces.shown(not args.no_special)
     scores = trace.scores[args.head][keep][:, keep]
     return {
-        "tokens": [t for t, k in zip(pieces.tokens, keep) if k],
+        "tokens": list(pieces.shown_tokens(not args.no_special)),
         "scores": scores.astype(float).tolist(),
         "weights": visible(trace.weights[args.head], pieces.special, not args.no_special).astype(float).tolist(),
         "notices": list(pieces.notices),

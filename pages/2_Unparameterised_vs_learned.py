@@ -41,7 +41,7 @@ if model is None:
 pieces, full = ui.learned(settings.sentence, causal, model)
 layer_trace = full.layers[layer]  # HeadsTrace for the chosen layer: q, k, v [12, n, 32]
 special = pieces.special  # [n] bool
-tokens = pieces.tokens if settings.special else tuple(t for t, s in zip(pieces.tokens, special) if not s)
+tokens = pieces.shown_tokens(settings.special)
 
 if source == "random":
     seed = st.session_state.setdefault("learned_seed", 0)

@@ -30,9 +30,8 @@ if source == "learned" and model is not None:
     layer = c2.number_input("Layer", 0, 5, 0, key="geo_layer")
     head = c3.number_input("Head", 0, 11, 0, key="geo_head")
     pieces, full = ui.learned(settings.sentence, False, model)
-    hidden = ~pieces.special if not settings.special else np.ones(len(pieces.tokens), dtype=bool)
-    tokens = tuple(t for t, keep in zip(pieces.tokens, hidden) if keep)
-    x = full.layers[layer].v[head][hidden].astype(np.float64)  # [n, 32] the head's value vectors
+    tokens = pieces.shown_tokens(settings.special)
+    x = full.layers[layer].v[head][pieces.shown(settings.special)].astype(np.float64)  # [n, 32] value vectors
     w = heads.visible(full.layers[layer].weights[head], pieces.special, settings.special).astype(np.float64)
     before_name, after_name = "V", "W V"
 else:

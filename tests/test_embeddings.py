@@ -106,3 +106,10 @@ def test_embedder_falls_back_to_toy_without_the_model():
     assert embedder("static", None).kind == "toy"
     with pytest.raises(AttentionError):
         embedder("glove", None)
+
+
+def test_pieces_shown_with_and_without_markers(minilm):
+    pieces = minilm.tokenize("hi there")
+    assert pieces.shown_tokens(True) == ("[CLS]", "hi", "there", "[SEP]")
+    assert pieces.shown_tokens(False) == ("hi", "there")
+    assert pieces.shown(False).tolist() == [False, True, True, False]
