@@ -248,13 +248,17 @@ def embed(text: str, kind: str, _model: MiniLM | None, model_ready: bool) -> Emb
     return embedder(kind, _model)(text)
 
 
-def attention(settings: Settings) -> tuple[Embedded, core.AttentionTrace]:
-    """The seed's attention for the current settings, or a clear message and stop."""
+def attention(settings: Settings, *, causal: bool = False) -> tuple[Embedded, core.AttentionTrace]:
+    """The seed's attention for the current settings (optionally GPT-style masked), or a clear
+    message and stop."""
     model = minilm()
     try:
         emb = embed(settings.sentence, settings.embedding, model, model is not None)
         shown = emb if settings.special else emb.without_special()
-        trace = core.self_attention(shown.vectors, shown.tokens, scale=settings.scale, temperature=settings.temperature)
+        mask = core.causal_mask(len(shown.tokens)) if causal else None
+        trace = core.self_attention(
+            shown.vectors, shown.tokens, scale=settings.scale, temperature=settings.temperature, mask=mask
+        )
     except core.AttentionError as e:
         st.info(md_escape(str(e)), icon=":material/edit:")
         st.stop()

@@ -11,7 +11,6 @@ st.caption(
     "The seed's attention compares the word vectors as they are. A trained transformer first maps "
     "them through learned matrices W_q, W_k, W_v; here are its real heads, recomputed in NumPy."
 )
-emb, _ = ui.attention(settings)
 model = ui.minilm()
 
 VIEWS = ("Side by side", "Model view: all 72 heads", "Head view", "Neuron view")
@@ -31,6 +30,7 @@ causal = c4.toggle(
     key="learned_causal",
     help="GPT-style: each token may only look at itself and earlier tokens.",
 )
+emb, left = ui.attention(settings, causal=causal)  # the seed's attention, with the same mask as the right
 if model is None:
     st.info(
         "The learned heads need the MiniLM model, which is not available yet; see the sidebar.",
@@ -55,9 +55,6 @@ else:
     right_trace, right_head, right_name = layer_trace, int(head), f"layer {layer}, head {head}"
 right = heads.visible(right_trace.weights[right_head], special, settings.special)  # [n, n]
 
-# The seed's attention on the same tokens, with the same mask.
-mask = core.causal_mask(len(emb.tokens)) if causal else None
-left = core.self_attention(emb.vectors, emb.tokens, scale=settings.scale, temperature=settings.temperature, mask=mask)
 same_tokens = left.tokens == tokens
 
 if causal:
