@@ -110,6 +110,11 @@ class AttentionTrace:
         return self.x.shape[1]
 
 
+def _token_names(tokens, n: int) -> tuple[str, ...]:
+    """The tokens as a tuple, or x1 … xn when none are given."""
+    return tuple(tokens) if tokens is not None else tuple(f"x{i + 1}" for i in range(n))
+
+
 def _check_vectors(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 2:
@@ -135,7 +140,7 @@ def self_attention(
     """
     x = _check_vectors(x)
     n, d = x.shape
-    tokens = tuple(tokens) if tokens is not None else tuple(f"x{i + 1}" for i in range(n))
+    tokens = _token_names(tokens, n)
     if len(tokens) != n:
         raise AttentionError(f"{len(tokens)} tokens for {n} vectors.")
     with np.errstate(over="ignore"):  # checked just below, with a message
@@ -242,7 +247,7 @@ def multi_head_attention(
     if x.ndim != 2 or x.shape[0] == 0:
         raise AttentionError(f"Expected vectors [n, d] with n >= 1, got shape {x.shape}.")
     n = x.shape[0]
-    tokens = tuple(tokens) if tokens is not None else tuple(f"x{i + 1}" for i in range(n))
+    tokens = _token_names(tokens, n)
     q = split_heads(x @ w_q + b_q, n_heads)  # [h, n, dh]
     k = split_heads(x @ w_k + b_k, n_heads)  # [h, n, dh]
     v = split_heads(x @ w_v + b_v, n_heads)  # [h, n, dh]

@@ -117,19 +117,19 @@ def heatmap(
     )
 
 
-def weights_heatmap(weights: np.ndarray, tokens, *, title: str = "", height: int | None = None) -> go.Figure:
+def weights_heatmap(weights: np.ndarray, tokens, *, title: str = "") -> go.Figure:
     """W [n, n]: how much each query (row) takes from each key (column); rows sum to 1."""
     labels = token_labels(tokens)
-    return heatmap(weights, labels, labels, title=title, zmin=0.0, zmax=1.0, value_name="weight", height=height)
+    return heatmap(weights, labels, labels, title=title, zmin=0.0, zmax=1.0, value_name="weight")
 
 
-def scores_heatmap(scores: np.ndarray, tokens, *, title: str = "", value_name: str = "score") -> go.Figure:
+def scores_heatmap(scores: np.ndarray, tokens, *, value_name: str = "score") -> go.Figure:
     """W* [n, n] = X Xᵀ: signed dot products, white at 0."""
     labels = token_labels(tokens)
-    return heatmap(scores, labels, labels, title=title, signed=True, value_name=value_name)
+    return heatmap(scores, labels, labels, signed=True, value_name=value_name)
 
 
-def vectors_heatmap(x: np.ndarray, tokens, *, title: str = "", value_name: str = "x") -> go.Figure:
+def vectors_heatmap(x: np.ndarray, tokens, *, value_name: str = "x") -> go.Figure:
     """X or Y [n, d]: one row per token, one column per feature, white at 0.
 
     A large matrix (n × 384) is sent as float32, half the bytes: 7 significant digits, more than
@@ -141,7 +141,6 @@ def vectors_heatmap(x: np.ndarray, tokens, *, title: str = "", value_name: str =
         x.astype(np.float32) if x.size > FLOAT32_ABOVE else x,
         token_labels(tokens),
         None,
-        title=title,
         signed=True,
         row_name="token",
         col_name="feature",

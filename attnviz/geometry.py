@@ -109,22 +109,14 @@ def pairwise_distances(x: np.ndarray) -> np.ndarray:
 
 
 def spread(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and largest distance between two tokens, per frame.  [K, n, d] -> ([K], [K])"""
+    """Mean and largest distance between two different tokens, per frame (0 for a single token).
+
+    [K, n, d] -> ([K], [K]). The largest never grows under averaging; the mean can, for a step.
+    """
     dist = pairwise_distances(frames)  # [K, n, n]
     n = frames.shape[-2]
     mean = dist.sum(axis=(-1, -2)) / (n * (n - 1)) if n > 1 else np.zeros(len(frames))
     return mean, dist.max(axis=(-1, -2))
-
-
-def mean_pairwise_distance(x: np.ndarray) -> float:
-    """Average distance between two different tokens ([n, d] -> float; 0 for a single token)."""
-    n = len(x)
-    return float(pairwise_distances(x).sum() / (n * (n - 1))) if n > 1 else 0.0
-
-
-def diameter(x: np.ndarray) -> float:
-    """The largest distance between two tokens: it never grows under averaging."""
-    return float(pairwise_distances(x).max())
 
 
 def moved(x: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -50,7 +50,7 @@ def test_averaging_contracts(seed, temperature):
     x = rng.normal(size=(int(rng.integers(2, 12)), int(rng.integers(2, 30))))
     w = core.self_attention(x, temperature=temperature).weights
     frames = geometry.repeat(w, x, 20)
-    diam = [geometry.diameter(f) for f in frames]
+    _, diam = geometry.spread(frames)
     assert all(b <= a + 1e-9 for a, b in pairwise(diam))  # every new point lies inside the old cloud
     # (the *mean* distance can rise for a while when close points are pulled apart; the page says so)
 
@@ -60,7 +60,7 @@ def test_mean_distance_decreases_step_by_step_for_the_seed_example(text):
     emb = ToyEmbedder()(text)
     for t in (0.5, 1.0, 2.0, 5.0):
         frames = geometry.repeat(core.self_attention(emb.vectors, temperature=t).weights, emb.vectors, 20)
-        mean = [geometry.mean_pairwise_distance(f) for f in frames]
+        mean, _ = geometry.spread(frames)
         assert all(b < a or b < 1e-6 * mean[0] for a, b in pairwise(mean)), t  # until one point
 
 
@@ -71,14 +71,15 @@ def test_residual_keeps_words_apart():
     plain = geometry.repeat(w, x, 20)
     res = geometry.repeat(w, x, 20, residual=True)
     np.testing.assert_allclose(res[1], (x + w @ x) / 2)
-    assert geometry.mean_pairwise_distance(res[-1]) > geometry.mean_pairwise_distance(plain[-1])
+    assert geometry.spread(res[-1:])[0][0] > geometry.spread(plain[-1:])[0][0]
 
 
-def test_spread_per_frame_matches_one_by_one():
+def test_spread_per_frame_matches_pair_by_pair():
     frames = np.random.default_rng(4).normal(size=(5, 7, 3))
     mean, diam = geometry.spread(frames)
-    np.testing.assert_allclose(mean, [geometry.mean_pairwise_distance(f) for f in frames])
-    np.testing.assert_allclose(diam, [geometry.diameter(f) for f in frames])
+    pairs = [[np.linalg.norm(f[i] - f[j]) for i in range(7) for j in range(7) if i != j] for f in frames]
+    np.testing.assert_allclose(mean, [np.mean(p) for p in pairs])
+    np.testing.assert_allclose(diam, [np.max(p) for p in pairs])
 
 
 def test_pca_matches_svd_in_both_shapes():
@@ -94,7 +95,8 @@ def test_pca_matches_svd_in_both_shapes():
 def test_pairwise_distances():
     x = np.array([[0.0, 0.0], [3.0, 4.0], [0.0, 1.0]])
     np.testing.assert_allclose(geometry.pairwise_distances(x), [[0, 5, 1], [5, 0, np.sqrt(18)], [1, np.sqrt(18), 0]])
-    assert geometry.mean_pairwise_distance(x[:1]) == 0.0
+    mean, diam = geometry.spread(x[None, :1])  # a single token: no pair
+    assert mean.tolist() == [0.0] and diam.tolist() == [0.0]
 
 
 def test_geometry_figure_data():
