@@ -50,7 +50,7 @@ for _p in (HERE, HERE.parent):  # the benchmarks' helpers; `attnviz` from the ch
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 
-from bench_launch import CHROMIUM, CHROMIUM_ARGS, OUT, PYTHON  # noqa: E402
+from bench_launch import CHROMIUM, CHROMIUM_ARGS, OUT, PYTHON, watch  # noqa: E402
 from bench_sessions import (  # noqa: E402
     DECODE_JS,
     STATE_JS,
@@ -207,14 +207,7 @@ def settle(case: Case, want: list[str], *, model: bool, timeout: float = UPDATE_
 def open_case(browser, case: Case, base: str, text: str, want: list[str], timeout: float) -> None:
     case.context = browser.new_context(viewport=VIEWPORT)
     case.page = page = case.context.new_page()
-
-    def on_dialog(dialog):
-        case.dialogs.append(f"{dialog.type}: {dialog.message}")
-        with contextlib.suppress(Exception):
-            dialog.dismiss()
-
-    page.on("dialog", on_dialog)
-    page.on("pageerror", lambda exc: case.page_errors.append(str(exc)))
+    watch(page, case.dialogs, case.page_errors)
     page.set_default_timeout(UPDATE_WAIT_S * 1000)
     page.goto(f"{base}{case.path}?{urlencode({'s': text})}")
     settle(case, want, model=case.server != "minimal", timeout=timeout)

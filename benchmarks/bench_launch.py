@@ -27,6 +27,7 @@ Targets: the first chart before the model has loaded (loading@ = yes), the model
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shlex
@@ -132,6 +133,18 @@ def cpu_seconds(pid: int) -> float | None:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, IndexError, ValueError):
         return None
+
+
+def watch(page, dialogs: list[str], errors: list[str]) -> None:
+    """Count script dialogs (and dismiss them) and record uncaught page errors."""
+
+    def on_dialog(dialog):
+        dialogs.append(f"{dialog.type}: {dialog.message}")
+        with contextlib.suppress(Exception):
+            dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
 
 
 def stop(proc: subprocess.Popen) -> None:

@@ -59,7 +59,7 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-from bench_launch import CHROMIUM, CHROMIUM_ARGS, ENV, OUT, PYTHON, ROOT, free_port, stop  # noqa: E402
+from bench_launch import CHROMIUM, CHROMIUM_ARGS, ENV, OUT, PYTHON, ROOT, free_port, stop, watch  # noqa: E402
 
 STEP_PATH = "/Step_by_step"
 W_KEY = "step_weights"  # the W heatmap's key on the step page; the 3rd plotly chart if it is missing
@@ -420,14 +420,7 @@ def open_session(browser, base: str, s: Session, budget: Budget) -> None:
     """A new context on the step page with the session's sentence; wait until it shows it."""
     s.context = browser.new_context(viewport=VIEWPORT)
     s.page = page = s.context.new_page()
-
-    def on_dialog(dialog):
-        s.dialogs.append(f"{dialog.type}: {dialog.message}")
-        with contextlib.suppress(Exception):
-            dialog.dismiss()
-
-    page.on("dialog", on_dialog)
-    page.on("pageerror", lambda exc: s.page_errors.append(str(exc)))
+    watch(page, s.dialogs, s.page_errors)
     t0 = time.perf_counter()
     try:
         page.goto(f"{base}{STEP_PATH}?{urlencode({'s': s.sentence})}", timeout=budget.left(SESSION_WAIT_S) * 1000)

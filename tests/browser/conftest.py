@@ -37,7 +37,7 @@ if str(ROOT) not in sys.path:  # the tests recompute with the package itself
     sys.path.insert(0, str(ROOT))
 
 sys.path.insert(0, str(ROOT / "benchmarks"))  # one copy of the browser plumbing, shared with the benchmarks
-from bench_launch import CHROMIUM, CHROMIUM_ARGS, free_port, stop  # noqa: E402
+from bench_launch import CHROMIUM, CHROMIUM_ARGS, free_port, stop, watch  # noqa: E402
 from bench_sessions import DECODE_JS  # noqa: E402
 
 SCREENSHOTS = ROOT / "screenshots"
@@ -494,12 +494,7 @@ def app(_minilm_future: Future, shared_context, base_url: str, request: pytest.F
     a = App(page=page, base_url=base_url, test_name=name)
     page.set_default_timeout(UPDATE_WAIT_S * 1000)
 
-    def on_dialog(dialog):
-        a.dialogs.append(f"{dialog.type}: {dialog.message}")
-        dialog.dismiss()
-
-    page.on("dialog", on_dialog)
-    page.on("pageerror", lambda exc: a.page_errors.append(str(exc)))
+    watch(page, a.dialogs, a.page_errors)
     page.on("request", lambda req: a.requests.append(req.url))
     yield a
     page.close()
