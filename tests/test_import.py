@@ -6,7 +6,8 @@ import sys
 
 def test_import_attnviz_does_not_import_streamlit_or_torch():
     code = (
-        "import sys, attnviz, attnviz.core, attnviz.embeddings, attnviz.figures, attnviz.__main__; "
+        "import sys, attnviz, attnviz.core, attnviz.embeddings, attnviz.figures, attnviz.__main__, "
+        "attnviz.training, attnviz.autograd; "
         "print(sorted(m for m in ('streamlit', 'torch', 'sentence_transformers') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
