@@ -79,6 +79,13 @@ def heatmap(
     matrix: [r, c], rows: r labels, cols: c labels (unique; see token_labels), or None for
     numbered features d1 … dc (a numeric axis: no label list to send for 384 columns)
     """
+    return _figure(*_heatmap_spec(**locals()))
+
+
+def _heatmap_spec(
+    matrix, rows, cols, *, title, zmin, zmax, signed, row_name, col_name, value_name, annotate, height
+) -> tuple[list[dict], dict]:
+    """heatmap's trace and layout, for figures that add to them (frames, buttons)."""
     z = np.asarray(matrix)
     z = z if z.dtype in (np.float32, np.float64) else z.astype(np.float64)
     if z.shape[0] != len(rows) or (cols is not None and z.shape[1] != len(cols)):
@@ -104,7 +111,7 @@ def heatmap(
     if annotate:
         trace |= {"texttemplate": "%{z:.2f}", "textfont": {"size": 11}}
     per_row = 28 if annotate else 12 if len(rows) <= 64 else 6
-    return _figure(
+    return (
         [trace],
         {
             "title": {"text": title} if title else None,
@@ -406,4 +413,56 @@ def distance_chart(series: dict[str, np.ndarray]) -> go.Figure:
             "yaxis": {"title": {"text": "distance"}, "rangemode": "tozero"},
             "legend": {"orientation": "h", "y": 1.15},
         },
+    )
+
+
+def loss_curve(losses, *, steps: int | None = None, title: str = "") -> go.Figure:
+    """The training loss at every step so far.  losses: [k]; steps: the run's length, so the x-axis
+    stays put while the curve grows during training."""
+    y = np.asarray(losses, dtype=np.float64)
+    top = float(np.max(y, initial=0.0)) * 1.05 or 1.0
+    line = {"type": "scatter", "x0": 1, "dx": 1, "y": y, "mode": "lines", "line": {"color": "#0072B2", "width": 2},
+            "hovertemplate": "step %{x}: loss %{y:.4g}<extra></extra>"}  # fmt: skip
+    return _figure(
+        [line],
+        {
+            "title": {"text": title} if title else None,
+            "height": 320,
+            "margin": {**MARGIN, "t": 40 if title else 10},
+            "xaxis": {"title": {"text": "step"}, "range": [0, steps or max(len(y), 1)]},
+            "yaxis": {"title": {"text": "loss (cross-entropy)"}, "range": [0, top]},
+        },
+    )
+
+
+def weights_animation(frames: np.ndarray, steps, tokens, *, ms: int = 250) -> go.Figure:
+    """W at each checkpoint of a training run, with a step slider and Play (both run in the browser).
+
+    frames: [C, n, n] rows sum to 1, steps: C step numbers. Starts on the last frame (the result).
+    """
+    labels = token_labels(tokens)
+    n = len(labels)
+    traces, layout = _heatmap_spec(
+        frames[-1], labels, labels, title="", zmin=0.0, zmax=1.0, signed=False, row_name="query",
+        col_name="key", value_name="weight", annotate=None, height=None,
+    )  # fmt: skip
+    names = [str(s) for s in steps]
+    still = {"frame": {"duration": 0, "redraw": True}, "mode": "immediate", "transition": {"duration": 0}}
+    play = {"frame": {"duration": ms, "redraw": True}, "transition": {"duration": 0}, "fromcurrent": False}
+    layout |= {
+        "height": layout["height"] + 90,
+        "margin": {**layout["margin"], "b": 90},
+        "updatemenus": [
+            {"type": "buttons", "direction": "left", "x": 0.0, "y": -0.1 - 0.6 / max(n, 1), "xanchor": "left",
+             "yanchor": "top", "buttons": [{"label": "▶ Play", "method": "animate", "args": [None, play]},
+                                           {"label": "❚❚ Pause", "method": "animate", "args": [[None], still]}]}
+        ],
+        "sliders": [
+            {"active": len(names) - 1, "x": 0.25, "len": 0.75, "y": -0.04 - 0.6 / max(n, 1),
+             "currentvalue": {"prefix": "step "},
+             "steps": [{"label": name, "method": "animate", "args": [[name], still]} for name in names]}
+        ],
+    }  # fmt: skip
+    return _figure(
+        traces, layout, frames=[{"data": [{"type": "heatmap", "z": f}], "name": name} for f, name in zip(frames, names)]
     )

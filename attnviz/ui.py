@@ -6,16 +6,19 @@ The only module of the package that imports streamlit (and only pages import it)
 from __future__ import annotations
 
 import gc
+import math
 import os
 import re
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 from threadpoolctl import threadpool_limits
 
-from attnviz import bert, core, embeddings
+from attnviz import bert, core, embeddings, training
 from attnviz.embeddings import (
     KIND_LABELS,
     KINDS,
@@ -52,6 +55,7 @@ PAGES = (  # (file, label, icon): the sidebar's own navigation, so the home page
     ("pages/1_Step_by_step.py", "Step by step", ":material/stairs:"),
     ("pages/2_Unparameterised_vs_learned.py", "Unparameterised vs learned", ":material/compare:"),
     ("pages/3_Geometry.py", "Geometry", ":material/scatter_plot:"),
+    ("pages/5_Train_attention.py", "Train attention", ":material/model_training:"),
 )
 SCALE_LABELS = {"none": "none (the seed)", "sqrt-d": "1/√d (Transformer)"}
 
@@ -65,12 +69,26 @@ class Settings:
     temperature: float
 
 
+@dataclass
+class TrainingRun:
+    """A session's run on the Train page: trained in chunks across reruns until done or stopped."""
+
+    trainer: training.Trainer
+    running: bool = True
+    error: str | None = None  # what went wrong, in words, if the run diverged
+
+
 # --- the model: imported in a background thread, once per server process -------------------
 
 
 @st.cache_resource(show_spinner=False)
 def model_future() -> Future:
     """Start loading MiniLM once per server; pages stay usable (toy embeddings) meanwhile."""
+    # sentence-transformers imports pandas, and Plotly checks every figure's data against pandas once
+    # it is in sys.modules: a figure built while the loader thread is half-way through importing it
+    # fails ("partially initialized module 'pandas'"). Import it whole first (~0.4 s, once per server).
+    import pandas  # noqa: F401
+
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="minilm").submit(_load_and_freeze)
 
 
@@ -154,8 +172,8 @@ def _widget(key: str) -> str:
     return "_w_" + key
 
 
-def _restore_widgets(page: str) -> None:
-    """Give the sidebar's widgets the settings' values when a session arrives on a page.
+def _restore_widgets(page: str, keys) -> None:
+    """Give the widgets the settings' values when a session arrives on a page.
 
     Streamlit forgets a widget's value when the page changes (each page has its own widgets), so
     the settings live under their own keys. Only on arrival: writing them on every run would push
@@ -163,20 +181,94 @@ def _restore_widgets(page: str) -> None:
     """
     if st.session_state.get("_page") != page:
         st.session_state["_page"] = page
-        for key in DEFAULTS:
+        for key in keys:
             st.session_state[_widget(key)] = st.session_state[key]
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A page's own setting: kept in the URL under `url`, read back with `parse`.
+
+    parse(text) -> value, raising ValueError for text it does not understand (the default is
+    used then); it also snaps numbers to what the page's widget accepts.
+    """
+
+    url: str
+    default: Any
+    parse: Callable[[str], Any]
+
+    def from_url(self, raw: str | None):
+        if raw is None:
+            return self.default
+        try:
+            return self.parse(raw)
+        except (ValueError, TypeError, OverflowError):
+            return self.default
+
+    @staticmethod
+    def to_url(value) -> str | None:
+        """The value as URL text; None when there is nothing to say (the parameter is left out)."""
+        if value is None or value == ():
+            return None
+        if isinstance(value, bool):
+            return "1" if value else "0"
+        if isinstance(value, tuple | list):
+            return ",".join(map(str, value))
+        return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def whole(lo: int, hi: int) -> Callable[[str], int]:
+    """Parse a whole number, clamped to [lo, hi]."""
+    return lambda raw: min(max(int(raw), lo), hi)
+
+
+def nearest(options: Sequence[float]) -> Callable[[str], float]:
+    """Parse a number and snap it to the nearest of the options (on a log scale)."""
+
+    def parse(raw: str) -> float:
+        x = float(raw)
+        if not x > 0 or x == float("inf"):
+            raise ValueError(raw)
+        return min(options, key=lambda o: abs(math.log(o) - math.log(x)))
+
+    return parse
+
+
+def one_of(options: Sequence[str]) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        if raw not in options:
+            raise ValueError(raw)
+        return raw
+
+    return parse
+
+
+def some_of(options: Sequence[str]) -> Callable[[str], tuple[str, ...]]:
+    """Parse a comma-separated list, keeping the known names ("all" means every one)."""
+    return lambda raw: tuple(options) if raw == "all" else tuple(o for o in options if o in raw.split(","))
+
+
+def flag(raw: str) -> bool:
+    return raw.lower() not in ("0", "false", "no", "off")
 
 
 def _url_params() -> dict[str, str]:
     return {URL_KEYS[key]: _to_url(key, st.session_state[key]) for key in DEFAULTS}
 
 
-def sidebar(page: str) -> Settings:
-    """Render the shared sidebar on a page; return the settings every page reads."""
+def sidebar(page: str, extra: Mapping[str, Setting]) -> Settings:
+    """Render the shared sidebar on a page; return the settings every page reads.
+
+    extra: the page's own settings by session-state key, initialised from the URL in the same way,
+    kept across page switches and written back to the URL (but not carried to other pages' links).
+    """
     for key in DEFAULTS:  # once per session: from a shared link, or the defaults
         if key not in st.session_state:
             st.session_state[key] = _from_url(key)
-    _restore_widgets(page)
+    for key, setting in extra.items():
+        if key not in st.session_state:
+            st.session_state[key] = setting.from_url(st.query_params.get(setting.url))
+    _restore_widgets(page, [*DEFAULTS, *extra])
     params = _url_params()
     with st.sidebar:
         for page, label, icon in PAGES:  # links carry the settings, so a new tab opens the same view
@@ -227,16 +319,43 @@ def sidebar(page: str) -> Settings:
         )
     _model_status()
     settings = Settings(**{k: st.session_state[k] for k in DEFAULTS})
-    for name, value in params.items():  # keep the URL a shareable link to this view (write what changed)
-        if st.query_params.get(name) != value:
-            st.query_params[name] = value
+    keep_in_url({**params, **{s.url: s.to_url(st.session_state[k]) for k, s in extra.items()}})
     return settings
 
 
-def setup(title: str) -> Settings:
-    """Every page starts here: page config and the shared sidebar."""
+def keep_in_url(params: Mapping[str, str | None]) -> None:
+    """Keep the URL a shareable link to this view (write only what changed; None removes)."""
+    for name, value in params.items():
+        if value is None:
+            if name in st.query_params:
+                del st.query_params[name]
+        elif st.query_params.get(name) != value:
+            st.query_params[name] = value
+
+
+def setup(title: str, extra: Mapping[str, Setting] | None = None) -> Settings:
+    """Every page starts here: page config and the shared sidebar (plus the page's own settings)."""
     st.set_page_config(page_title=f"{title} · {TITLE}", page_icon=FAVICON, layout="wide")
-    return sidebar(title)
+    return sidebar(title, extra or {})
+
+
+def widget(key: str, then: Callable[[], None] | None = None) -> dict:
+    """The keyword arguments that bind a widget to a setting: `st.slider(..., **ui.widget(key))`.
+
+    then: also called when the user changes it (after the setting has taken the new value).
+    """
+
+    def changed() -> None:
+        _keep(key)
+        if then is not None:
+            then()
+
+    return {"key": _widget(key), "on_change": changed}
+
+
+def set_setting(key: str, value) -> None:
+    """Change a setting and its widget, from a callback or before the widget is drawn."""
+    st.session_state[key] = st.session_state[_widget(key)] = value
 
 
 # --- computations, cached per input ---------------------------------------------------------

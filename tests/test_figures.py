@@ -71,6 +71,8 @@ def test_every_figure_passes_plotlys_validation(monkeypatch):
         figures.geometry(rng.normal(size=(5, 2)), rng.normal(size=(5, 2)), w, tokens, chosen=0),
         figures.animation(rng.normal(size=(21, 5, 2)), tokens),
         figures.distance_chart({"mean": np.arange(21.0)[::-1], "max": np.arange(21.0)[::-1]}),
+        figures.loss_curve(np.linspace(2.8, 0.1, 50), steps=400),
+        figures.weights_animation(np.stack([w, w.T / w.T.sum(1, keepdims=True)]), [0, 10], tokens),
     ]
     for fig in built:
         assert isinstance(fig, go.Figure) and fig.data

@@ -1,0 +1,170 @@
+"""The Train attention page under AppTest: shared links, Train pressed, chunks, Stop, presets, errors.
+
+AppTest does not run a fragment's timer, so each `at.run()` stands for one tick of it: while a run is
+going, every rerun trains one chunk, as the browser's timer would.
+"""
+
+import numpy as np
+import pytest
+from streamlit.runtime.pages_manager import PagesManager
+from streamlit.testing.v1 import AppTest
+
+from attnviz import training, ui
+from tests.apptest_charts import decode, figure, heatmap
+from tests.test_pages import ROOT
+
+PAGE = "pages/5_Train_attention.py"
+
+
+def app(**params) -> AppTest:
+    PagesManager.uses_pages_directory = None
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    for k, v in params.items():
+        at.query_params[k] = v
+    at.run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def train(at: AppTest, *, max_ticks: int = 500) -> int:
+    """Press Train and let the fragment tick until the run ends; returns the number of ticks."""
+    at.button(key="train_go").click().run()
+    ticks = 0
+    while at.session_state[ui_run()].running:
+        assert ticks < max_ticks, "the run never ended"
+        at.run()
+        ticks += 1
+        assert not at.exception, at.exception
+    return ticks
+
+
+def ui_run() -> str:
+    return "train_run"
+
+
+def test_shared_link_configures_and_train_learns_the_anti_diagonal():
+    at = app(task="reverse", seed="7", steps="400", live="0")
+    assert at.selectbox(key="_w_train_task").value == "reverse"
+    assert at.number_input(key="_w_train_seed").value == 7
+    assert at.number_input(key="_w_train_steps").value == 400
+    assert at.info[0].value.startswith("Press Train")
+    ticks = train(at)
+    assert 1 <= ticks <= 3  # 400 steps in chunks of 200 when not animated
+
+    trainer = training.train(training.Config(task="reverse", seed=7, steps=400))
+    z, rows, cols = heatmap(at, "train_w")
+    labels = [f"{i}:{training.VOCAB[t]}" for i, t in enumerate(trainer.probe)]
+    assert rows == cols == labels
+    np.testing.assert_allclose(z, trainer.checkpoints[-1].weights, atol=1e-12)
+    assert np.mean(np.argmax(z, axis=1) == np.arange(8)[::-1]) >= 0.9  # the anti-diagonal
+    spec = figure(at, "train_w")
+    assert [f["name"] for f in spec["frames"]] == [str(c.step) for c in trainer.checkpoints]
+    for frame, cp in zip(spec["frames"], trainer.checkpoints):
+        np.testing.assert_allclose(decode(frame["data"][0]["z"]), cp.weights, atol=1e-12)
+    loss = decode(figure(at, "train_loss")["data"][0]["y"])
+    np.testing.assert_allclose(loss, trainer.losses, rtol=1e-12)
+    qk, qrows, _ = heatmap(at, "train_qk")
+    assert qrows == list(training.feature_names(8))
+    np.testing.assert_allclose(qk, trainer.checkpoints[-1].qk, atol=1e-12)
+    assert at.success[0].value == training.describe(trainer)
+    assert at.query_params["task"] == "reverse" and at.query_params["seed"] == "7"
+
+
+def test_animated_run_goes_in_chunks_one_checkpoint_a_tick():
+    at = app(task="previous-token", seed="1", steps="100")
+    ticks = train(at)
+    # one chunk per checkpoint, each drawn: the press itself trains the first one
+    assert 1 + ticks == len(training.checkpoint_steps(100)) - 1
+    trainer = training.train(training.Config(task="previous-token", seed=1, steps=100))
+    np.testing.assert_allclose(heatmap(at, "train_w")[0], trainer.checkpoints[-1].weights, atol=1e-12)
+
+
+def test_stop_keeps_what_was_learned_so_far():
+    at = app(task="reverse", steps="400")
+    at.button(key="train_go").click().run()
+    for _ in range(5):
+        at.run()
+    live, _, _ = heatmap(at, "train_w_live")  # the live chart while training
+    np.testing.assert_allclose(live.sum(axis=1), 1.0)
+    assert "Step" in at.get("progress")[0].proto.text
+    at.button(key="train_stop").click().run()
+    run = at.session_state["train_run"]
+    assert not run.running and 0 < run.trainer.step < 400
+    assert f"Stopped at step {run.trainer.step} of 400" in at.warning[0].value
+    at.run()
+    assert at.session_state["train_run"].trainer.step == run.trainer.step  # stopped means stopped
+    at.button(key="train_reset").click().run()
+    assert "train_run" not in at.session_state
+    assert at.info[0].value.startswith("Press Train")
+
+
+def test_preset_sets_the_controls_and_explains():
+    at = app()
+    at.get("button_group")[0].set_value("reverse").run()
+    assert at.selectbox(key="_w_train_task").value == "reverse"
+    assert training.PRESETS["reverse"].commentary in at.info[0].value
+    assert at.query_params["preset"] == "reverse" and at.query_params["task"] == "reverse"
+    at.number_input(key="_w_train_seed").set_value(5).run()  # changing a control leaves the preset
+    assert "preset" not in at.query_params
+
+
+def test_preset_link_and_too_large_a_learning_rate_then_reset():
+    at = app(preset="too-fast", live="0")
+    assert at.select_slider(key="_w_train_lr").value == 3.0
+    train(at)
+    assert "too large" in at.warning[0].value
+    at.button(key="train_reset").click().run()
+    assert at.select_slider(key="_w_train_lr").value == training.Config().lr
+    assert "train_run" not in at.session_state
+
+
+def test_lesson_link_hides_controls():
+    at = app(task="reverse", hide="lr,d_head,presets,live")
+    keys = {w.key for w in at.get("select_slider")} | {w.key for w in at.get("toggle")}
+    assert "_w_train_lr" not in keys and "_w_train_d_head" not in keys and "_w_train_live" not in keys
+    assert not at.get("button_group")
+    assert at.selectbox(key="_w_train_task").value == "reverse"
+    assert "learning rate 0.05" in at.markdown[0].value  # what is hidden is still said
+    all_hidden = app(hide="all")
+    assert not all_hidden.get("selectbox") and not all_hidden.get("number_input")
+    assert all_hidden.button(key="train_go")
+
+
+@pytest.mark.parametrize(
+    ("params", "expect"),
+    [
+        ({"task": "sort"}, {"train_task": "previous-token"}),
+        ({"steps": "-5"}, {"train_steps": 1}),
+        ({"steps": "1e9"}, {"train_steps": 400}),
+        ({"n": "99"}, {"train_length": 16}),
+        ({"lr": "nan"}, {"train_lr": 0.05}),
+        ({"lr": "0.04"}, {"train_lr": 0.05}),
+        ({"d_head": "20"}, {"train_d_head": 16}),
+        ({"seed": "<b>x</b>"}, {"train_seed": 0}),
+        ({"hide": "<script>"}, {"train_hide": ()}),
+    ],
+)
+def test_bad_url_values_fall_back(params, expect):
+    at = app(**params)
+    for key, value in expect.items():
+        assert at.session_state[key] == value
+
+
+def test_diverged_run_is_a_message_and_a_reset():
+    at = app(steps="50", live="0")
+    trainer = training.Trainer(training.Config(steps=50))
+    trainer.params["W_k"][:] = np.nan
+    at.session_state["train_run"] = ui.TrainingRun(trainer)
+    at.run()
+    assert not at.exception
+    assert "diverged" in at.error[0].value and "Reset" in at.error[0].value
+    at.button(key="train_reset").click().run()
+    assert "train_run" not in at.session_state and not at.error
+
+
+def test_page_keeps_the_sidebar_sentence():
+    at = app(s="my own sentence")
+    assert at.sidebar.text_input(key="_w_sentence").value == "my own sentence"
+    at.sidebar.text_input(key="_w_sentence").set_value("<img src=x onerror=alert(1)>").run()
+    assert not at.exception
