@@ -38,6 +38,7 @@ format: setup-dev
 bench: setup-dev  ## print the benchmarks' medians and ratios (about 10 minutes)
 	$(PY) benchmarks/bench_rerun.py
 	$(PY) benchmarks/bench_heads.py
+	$(PY) benchmarks/bench_train.py
 	$(PY) benchmarks/bench_browser.py
 	$(PY) benchmarks/bench_launch.py
 	$(PY) benchmarks/bench_sessions.py

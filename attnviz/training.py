@@ -454,8 +454,14 @@ def describe(trainer: Trainer) -> str:
     went = "fell" if last < first else "went"
     return (
         f"Each position now puts {o.share:.0%} of its weight on {task.phrase} "
-        f"({o.hits} of {o.rows} rows put the most weight there); the loss {went} from {first:.2f} to {last:.2f}."
+        f"({o.hits} of {o.rows} rows put the most weight there); "
+        f"the loss {went} from {loss_text(first)} to {loss_text(last)}."
     )
+
+
+def loss_text(loss: float) -> str:
+    """2.79, or 3.1e-06 for a loss that two decimals would show as a misleading 0.00."""
+    return f"{loss:.2f}" if loss >= 0.01 else f"{loss:.1e}"
 
 
 def warning(trainer: Trainer) -> str | None:

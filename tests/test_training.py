@@ -193,7 +193,8 @@ def test_describe_says_what_w_shows():
     text = training.describe(trainer)
     assert f"puts {share:.0%} of its weight on the position before it" in text
     assert f"({hits} of 7 rows" in text
-    assert f"from {trainer.losses[0]:.2f} to {trainer.losses[-1]:.2f}" in text
+    last = trainer.losses[-1]
+    assert f"from {trainer.losses[0]:.2f} to {last:.2f}" in text if last >= 0.01 else f"to {last:.1e}." in text
     assert training.warning(trainer) is None
 
 
