@@ -28,7 +28,7 @@ import numpy as np
 
 from attnviz.core import AttentionError, causal_mask, softmax
 
-VOCAB = tuple(string.ascii_lowercase[:16])  # the letters a … p; token t is VOCAB[t]
+VOCAB = tuple(string.ascii_lowercase)  # the letters a … z; token t is VOCAB[t]
 LENGTH_RANGE = (2, 16)
 D_HEAD_RANGE = (1, 64)
 LR_RANGE = (1e-5, 10.0)
@@ -183,7 +183,7 @@ class Config:
 
 
 def feature_names(length: int) -> tuple[str, ...]:
-    """The names of the d = vocabulary + length input features: a … p, then pos 0 … pos n-1."""
+    """The names of the d = vocabulary + length input features: a … z, then pos 0 … pos n-1."""
     return (*VOCAB, *(f"pos {i}" for i in range(length)))
 
 

@@ -167,7 +167,8 @@ def training_view() -> None:
         st.subheader("Loss")
         st.plotly_chart(figures.loss_curve(trainer.losses, steps=trainer.config.steps), key="train_loss")
         st.caption(
-            "The loss at every step: how surprised the model is by the right letters (ln 16 ≈ 2.77 is a blind guess)."
+            "The loss at every step: how surprised the model is by the right letters "
+            f"(ln {len(training.VOCAB)} ≈ {np.log(len(training.VOCAB)):.2f} is a blind guess among the letters)."
         )
     with right:
         st.subheader("W on one sequence")

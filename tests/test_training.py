@@ -166,7 +166,7 @@ def test_checkpoints_hold_w_on_the_probe_and_the_bilinear_form():
     trainer = training.train(Config(task="reverse", steps=40, seed=2, length=6, d_head=8))
     last = trainer.checkpoints[-1]
     p = trainer.params
-    x = training.one_hot(trainer.probe)  # [6, 22]
+    x = training.one_hot(trainer.probe)  # [6, 26 + 6]
     s = (x @ p["W_q"]) @ (x @ p["W_k"]).T / np.sqrt(8)
     w = np.exp(s - s.max(axis=1, keepdims=True))
     np.testing.assert_allclose(last.weights, w / w.sum(axis=1, keepdims=True), atol=1e-12)
@@ -179,9 +179,10 @@ def test_checkpoints_hold_w_on_the_probe_and_the_bilinear_form():
 
 def test_one_hot_names_every_feature():
     x = training.one_hot(np.array([[2, 0, 15]]))
-    assert x.shape == (1, 3, 16 + 3)
+    v = len(training.VOCAB)
+    assert x.shape == (1, 3, v + 3)
     np.testing.assert_array_equal(x.sum(axis=-1), 2.0)  # one letter + one position
-    assert x[0, 2, 15] == 1 and x[0, 2, 16 + 2] == 1
+    assert x[0, 2, 15] == 1 and x[0, 2, v + 2] == 1
 
 
 def test_describe_says_what_w_shows():
