@@ -196,7 +196,14 @@ st.latex(
 )
 st.plotly_chart(
     figures.heatmap(
-        cps[-1].qk, names, names, signed=True, row_name="query feature", col_name="key feature", value_name="score"
+        cps[-1].qk,
+        names,
+        names,
+        signed=True,
+        row_name="query feature",
+        col_name="key feature",
+        value_name="score",
+        height=120 + 20 * len(names),  # a label on every row
     ),
     key="train_qk",
 )
