@@ -33,5 +33,6 @@ with right:
         st.page_link(page, label=label, icon=icon)
     st.caption(
         "Step by step: the seed's walk-through with every matrix. Unparameterised vs learned: the same "
-        "sentence through MiniLM's real, trained heads. Geometry: watch the word vectors move together."
+        "sentence through MiniLM's real, trained heads. Geometry: watch the word vectors move together. "
+        "Train attention: press Train and watch one attention layer learn its pattern from scratch."
     )
