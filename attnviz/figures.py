@@ -79,7 +79,12 @@ def heatmap(
     matrix: [r, c], rows: r labels, cols: c labels (unique; see token_labels), or None for
     numbered features d1 … dc (a numeric axis: no label list to send for 384 columns)
     """
-    return _figure(*_heatmap_spec(**locals()))
+    return _figure(
+        *_heatmap_spec(
+            matrix, rows, cols, title=title, zmin=zmin, zmax=zmax, signed=signed, row_name=row_name,
+            col_name=col_name, value_name=value_name, annotate=annotate, height=height,
+        )
+    )  # fmt: skip
 
 
 def _heatmap_spec(

@@ -32,7 +32,7 @@ VOCAB = tuple(string.ascii_lowercase)  # the letters a … z; token t is VOCAB[t
 LENGTH_RANGE = (2, 16)
 D_HEAD_RANGE = (1, 64)
 LR_RANGE = (1e-5, 10.0)
-MAX_STEPS = 5000
+MAX_STEPS = 100_000  # the CLI's cap; the page caps a press lower (pages/5_Train_attention.py)
 BATCH = 32
 PARAMS = ("W_q", "W_k", "W_v", "W_out")
 
@@ -48,9 +48,11 @@ class TrainingError(AttentionError):
 class Task:
     """A seeded generator of (tokens, targets) and the attention pattern it needs.
 
-    keys(tokens [..., n]) -> [..., n] int: the position each row must attend to (-1: no target there).
-    The target at position i is the token at keys[i]: the task is "copy the token you should
-    attend to", so the pattern is exactly what solving it requires.
+    keys(tokens [..., n]) -> [..., n] int: the position each row should attend to (-1: no target there).
+    The target at position i is the token at keys[i]: "copy the letter you attend to". For the
+    positional tasks that pattern is the only way a layer without a residual can solve them; a task
+    about the set of letters (largest) can also be solved, rarely, by a spread-out average that the
+    readout decodes, and `warning` says so when it happens.
     """
 
     name: str
@@ -187,7 +189,7 @@ def feature_names(length: int) -> tuple[str, ...]:
     return (*VOCAB, *(f"pos {i}" for i in range(length)))
 
 
-def one_hot(tokens: np.ndarray, length: int | None = None) -> np.ndarray:
+def one_hot(tokens: np.ndarray) -> np.ndarray:
     """tokens [..., n] int -> X [..., n, vocabulary + n]: one-hot letter, then one-hot position."""
     tokens = np.asarray(tokens)
     n = tokens.shape[-1]
@@ -232,11 +234,18 @@ def attention_forward(
 
 
 def attention_backward(
-    c: AttentionCache, w_q: np.ndarray, w_k: np.ndarray, w_v: np.ndarray, d_output: np.ndarray
+    c: AttentionCache,
+    w_q: np.ndarray,
+    w_k: np.ndarray,
+    w_v: np.ndarray,
+    d_output: np.ndarray,
+    *,
+    input_grad: bool = False,
 ) -> dict[str, np.ndarray]:
     """The gradients of one attention layer, given dLoss/dOutput [B, n, h].
 
-    -> {"x": [B, n, d], "W_q": [d, h], "W_k": [d, h], "W_v": [d, h]}
+    -> {"W_q": [d, h], "W_k": [d, h], "W_v": [d, h]}, and "x": [B, n, d] if input_grad (for a model
+    with layers below this one; here the input is fixed one-hot vectors, so it is not needed)
     """
     a = c.weights
     d_a = d_output @ c.v.swapaxes(-1, -2)  # [B, n, n]   dL/dA = dZ Vᵀ
@@ -248,12 +257,14 @@ def attention_backward(
     d_k = d_s.swapaxes(-1, -2) @ c.q  # [B, n, h]   dL/dK = dSᵀ Q
     d = c.x.shape[-1]
     x2 = c.x.reshape(-1, d)  # [B·n, d]: the batch's positions as rows, so each weight gradient is one matmul
-    return {
-        "x": d_q @ w_q.T + d_k @ w_k.T + d_v @ w_v.T,  # [B, n, d]
+    grads = {
         "W_q": x2.T @ d_q.reshape(len(x2), -1),  # [d, h]
         "W_k": x2.T @ d_k.reshape(len(x2), -1),  # [d, h]
         "W_v": x2.T @ d_v.reshape(len(x2), -1),  # [d, h]
     }
+    if input_grad:
+        grads["x"] = d_q @ w_q.T + d_k @ w_k.T + d_v @ w_v.T  # [B, n, d]
+    return grads
 
 
 @dataclass(frozen=True)
@@ -376,6 +387,8 @@ class Trainer:
             try:
                 with np.errstate(over="ignore", invalid="ignore"):  # overflow is caught just below, in words
                     f = forward(self.params, tokens, targets, causal=self.task.causal)
+            except TrainingError:
+                raise
             except AttentionError as e:  # the softmax met NaN or infinite scores
                 raise TrainingError(diverged_message(self.config, self.step)) from e
             if not np.isfinite(f.loss):
@@ -417,7 +430,7 @@ def checkpoint_steps(steps: int, *, early: int = 20, later: int = 20) -> tuple[i
 def diverged_message(config: Config, step: int) -> str:
     return (
         f"Training diverged at step {step + 1}: the numbers became too large to represent (NaN or infinite). "
-        f"The learning rate {config.lr:g} is too large; reset and try 0.05."
+        f"The learning rate {config.lr:g} is too large; reset and try {Config().lr:g}."
     )
 
 
@@ -433,14 +446,21 @@ class Outcome:
     """How well W on the probe follows the task's pattern."""
 
     share: float  # mean weight a row puts on the position it should attend to
-    rows: int  # rows that have such a position
+    rows: int  # rows that have such a position and a choice (a causal row 0 can only attend to itself)
     hits: int  # rows whose largest weight is on it
+
+    @property
+    def follows(self) -> bool:
+        """W shows the pattern: at least 90% of the rows put their largest weight there."""
+        return self.hits >= 0.9 * self.rows
 
 
 def outcome(task: Task, tokens: np.ndarray, weights: np.ndarray) -> Outcome:
     """tokens [n], weights [n, n] -> Outcome"""
     keys = task.keys(np.asarray(tokens))
     rows = np.flatnonzero(keys >= 0)
+    if task.causal:
+        rows = rows[rows > 0]  # row 0 has one key it may see: no evidence either way
     on_key = weights[rows, keys[rows]]
     hits = int(np.sum(np.argmax(weights[rows], axis=1) == keys[rows]))
     return Outcome(share=float(on_key.mean()), rows=len(rows), hits=hits)
@@ -452,10 +472,14 @@ def describe(trainer: Trainer) -> str:
     o = outcome(task, trainer.probe, w)
     first, last = trainer.losses[0], trainer.losses[-1]
     went = "fell" if last < first else "went"
+    loss = (
+        f"the loss on the first batch was {loss_text(first)}"  # each loss is taken before its step's update
+        if len(trainer.losses) == 1
+        else f"the loss {went} from {loss_text(first)} to {loss_text(last)}"
+    )
     return (
-        f"Each position now puts {o.share:.0%} of its weight on {task.phrase} "
-        f"({o.hits} of {o.rows} rows put the most weight there); "
-        f"the loss {went} from {loss_text(first)} to {loss_text(last)}."
+        f"Each position now puts on average {o.share:.0%} of its weight on {task.phrase} "
+        f"({o.hits} of {o.rows} rows put the most weight there); {loss}."
     )
 
 
@@ -465,20 +489,32 @@ def loss_text(loss: float) -> str:
 
 
 def warning(trainer: Trainer) -> str | None:
-    """A plain warning when the run went badly (loss blew up, or barely fell), else None."""
+    """A plain warning when the run went badly (loss blew up, barely fell, or fell without the
+    pattern), else None."""
     losses = np.asarray(trainer.losses)
     if losses.size == 0:
         return None
     first, peak, last = losses[0], losses.max(), losses[-1]
+    lr, default = trainer.config.lr, Config().lr
     if peak > 3 * first:
         step = int(np.argmax(losses)) + 1
         return (
-            f"The loss jumped to {peak:.1f} at step {step}, {peak / first:.0f} times where it started: the learning "
-            f"rate {trainer.config.lr:g} is too large, so each step overshoots the valley it is aiming for. "
-            "Reset to 0.05 and train again."
+            f"The loss jumped to {peak:.1f} at step {step}, {peak / first:.0f} times its starting value: the "
+            f"learning rate {lr:g} is too large, so each step overshoots the valley it is aiming for. "
+            f"Reset to {default:g} and train again."
         )
-    if trainer.done and last > 0.5 * first:
-        return f"The loss only went from {first:.2f} to {last:.2f}: try more steps, or a learning rate nearer 0.05."
+    if not trainer.done:
+        return None
+    if last > 0.5 * first:
+        hint = "a larger learning rate or more steps" if lr < default else "more steps or a larger d_head"
+        return f"The loss only went from {first:.2f} to {last:.2f}: try {hint}."
+    o = outcome(trainer.task, trainer.probe, trainer.checkpoints[-1].weights)
+    if not o.follows:
+        return (
+            f"The loss fell from {loss_text(first)} to {loss_text(last)}, but W does not show {trainer.task.pattern}: "
+            f"only {o.hits} of {o.rows} rows put the most weight there. The layer found another way: it spreads its "
+            "attention and the readout decodes the average. Try another seed."
+        )
     return None
 
 

@@ -92,7 +92,7 @@ def learning(seeds: int) -> None:
 
 def chunks() -> None:
     print(f"3. one press: chunks of <= {CHUNK} steps (one fragment tick each)")
-    largest = training.Config(length=training.LENGTH_RANGE[1], d_head=64, steps=training.MAX_STEPS)
+    largest = training.Config(length=training.LENGTH_RANGE[1], d_head=64, steps=5000)  # the page's largest press
     with threadpool_limits(limits=1, user_api="blas"):
         for name, config in (("default", training.Config()), ("largest", largest)):
             trainer = training.Trainer(config)

@@ -9,6 +9,8 @@ from attnviz.ui import Setting
 LEARNING_RATES = (0.001, 0.003, 0.01, 0.03, 0.05, 0.1, 0.3, 1.0, 3.0, 10.0)
 D_HEADS = (1, 2, 4, 8, 16, 32, 64)
 CONTROLS = ("presets", "task", "length", "d_head", "lr", "steps", "seed", "live")
+MAX_STEPS = 5000  # a press's cap here (the CLI's is higher): 25 chunks at most
+MAX_SEED = 2**53 - 1  # the largest whole number a browser's number box holds exactly
 PACE_S = 0.08  # the fragment's timer while animating: ~40 updates a run, each drawn in the browser
 CHUNK = 200  # at most this many steps between two updates (measured in benchmarks/bench_train.py)
 RUN = "train_run"
@@ -17,11 +19,11 @@ default = training.Config()
 SETTINGS = {
     "train_preset": Setting("preset", None, ui.one_of(tuple(training.PRESETS))),
     "train_task": Setting("task", default.task, ui.one_of(tuple(training.TASKS))),
-    "train_length": Setting("n", default.length, ui.whole(*training.LENGTH_RANGE)),
+    "train_length": Setting("length", default.length, ui.whole(*training.LENGTH_RANGE)),
     "train_d_head": Setting("d_head", default.d_head, lambda raw: int(ui.nearest(D_HEADS)(raw))),
     "train_lr": Setting("lr", default.lr, ui.nearest(LEARNING_RATES)),
-    "train_steps": Setting("steps", default.steps, ui.whole(1, training.MAX_STEPS)),
-    "train_seed": Setting("seed", default.seed, ui.whole(0, 2**31 - 1)),
+    "train_steps": Setting("steps", default.steps, ui.whole(1, MAX_STEPS)),
+    "train_seed": Setting("seed", default.seed, ui.whole(0, MAX_SEED)),
     "train_hide": Setting("hide", (), ui.some_of(CONTROLS)),
     "train_live": Setting("live", True, ui.flag),
 }
@@ -29,11 +31,13 @@ PRESET_KEYS = {"train_task": "task", "train_length": "length", "train_d_head": "
                "train_steps": "steps", "train_seed": "seed"}  # fmt: skip
 
 
-def apply_preset() -> None:
+def apply_preset(keep: frozenset[str] = frozenset()) -> None:
+    """Give the controls the chosen preset's settings (all but those in `keep`)."""
     if (name := st.session_state["train_preset"]) is not None:
         config = training.PRESETS[name].config
         for key, field in PRESET_KEYS.items():
-            ui.set_setting(key, getattr(config, field))
+            if key not in keep:
+                ui.set_setting(key, getattr(config, field))
 
 
 def clear_preset() -> None:
@@ -54,17 +58,22 @@ def stop() -> None:
 
 
 def reset() -> None:
+    """Forget the run; after a learning rate that overshoots, go back to the default one."""
     st.session_state.pop(RUN, None)
     if st.session_state["train_lr"] > 0.5:
         ui.set_setting("train_lr", default.lr)
+        clear_preset()
 
 
-link_sets_values = any(SETTINGS[k].url in st.query_params for k in PRESET_KEYS)  # before setup writes them
+in_link = frozenset(k for k in PRESET_KEYS if SETTINGS[k].url in st.query_params)  # before setup writes them
 ui.setup("Train attention", SETTINGS)
-if "train_arrived" not in st.session_state:  # a shared link with a preset and nothing more: take its settings
+if "train_arrived" not in st.session_state:  # a shared link: its preset, then the settings it names itself
     st.session_state["train_arrived"] = True
-    if st.session_state["train_preset"] is not None and not link_sets_values:
-        apply_preset()
+    if (name := st.session_state["train_preset"]) is not None:
+        apply_preset(keep=in_link)
+        preset = training.PRESETS[name].config
+        if (st.session_state["train_task"], st.session_state["train_lr"]) != (preset.task, preset.lr):
+            clear_preset()  # the link changes what the preset's sentence is about
 hidden = set(st.session_state["train_hide"])
 
 st.title("Train attention: watch W learn")
@@ -97,9 +106,9 @@ if shown:
     if "lr" in cols:
         cols["lr"].select_slider("Learning rate", LEARNING_RATES, **ui.widget("train_lr", **edit))
     if "steps" in cols:
-        cols["steps"].number_input("Steps", 1, training.MAX_STEPS, step=50, **ui.widget("train_steps", **edit))
+        cols["steps"].number_input("Steps", 1, MAX_STEPS, step=50, **ui.widget("train_steps", **edit))
     if "seed" in cols:
-        cols["seed"].number_input("Seed", 0, 2**31 - 1, step=1, **ui.widget("train_seed", **edit))
+        cols["seed"].number_input("Seed", 0, MAX_SEED, step=1, **ui.widget("train_seed", **edit))
     if "live" in cols:
         cols["live"].toggle("Animate", help="Pause between updates so the class can watch.", **ui.widget("train_live"))
 cfg = config()

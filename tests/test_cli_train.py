@@ -76,6 +76,12 @@ def test_bad_input_is_a_message_and_exit_2(args):
     assert "Traceback" not in r.stderr and r.stderr.strip()
 
 
+def test_the_cli_trains_longer_than_a_page_press():
+    r = cli("train", "--task", "copy", "--steps", "6000", "--json")
+    assert r.returncode == 0, r.stderr
+    assert len(json.loads(r.stdout)["loss"]) == 6000
+
+
 def test_large_learning_rate_warns_on_stderr():
     r = cli("train", "--lr", "3", "--steps", "100")
     assert r.returncode == 0

@@ -31,16 +31,12 @@ def train(at: AppTest, *, max_ticks: int = 500) -> int:
     """Press Train and let the fragment tick until the run ends; returns the number of ticks."""
     at.button(key="train_go").click().run()
     ticks = 0
-    while at.session_state[ui_run()].running:
+    while at.session_state["train_run"].running:
         assert ticks < max_ticks, "the run never ended"
         at.run()
         ticks += 1
         assert not at.exception, at.exception
     return ticks
-
-
-def ui_run() -> str:
-    return "train_run"
 
 
 def test_shared_link_configures_and_train_learns_the_anti_diagonal():
@@ -117,6 +113,17 @@ def test_preset_link_and_too_large_a_learning_rate_then_reset():
     at.button(key="train_reset").click().run()
     assert at.select_slider(key="_w_train_lr").value == training.Config().lr
     assert "train_run" not in at.session_state
+    assert at.session_state["train_preset"] is None and "preset" not in at.query_params  # it no longer applies
+
+
+def test_preset_link_with_its_own_seed():
+    at = app(preset="reverse", seed="7")
+    assert at.selectbox(key="_w_train_task").value == "reverse"  # the preset's task
+    assert at.number_input(key="_w_train_seed").value == 7  # the link's seed
+    assert training.PRESETS["reverse"].commentary in at.info[0].value
+    other = app(preset="reverse", task="copy")  # the link contradicts the preset: its sentence would mislead
+    assert other.selectbox(key="_w_train_task").value == "copy"
+    assert other.session_state["train_preset"] is None
 
 
 def test_lesson_link_hides_controls():
@@ -137,7 +144,9 @@ def test_lesson_link_hides_controls():
         ({"task": "sort"}, {"train_task": "previous-token"}),
         ({"steps": "-5"}, {"train_steps": 1}),
         ({"steps": "1e9"}, {"train_steps": 400}),
-        ({"n": "99"}, {"train_length": 16}),
+        ({"steps": "99999"}, {"train_steps": 5000}),
+        ({"length": "99"}, {"train_length": 16}),
+        ({"seed": "4294967296"}, {"train_seed": 4294967296}),
         ({"lr": "nan"}, {"train_lr": 0.05}),
         ({"lr": "0.04"}, {"train_lr": 0.05}),
         ({"d_head": "20"}, {"train_d_head": 16}),
