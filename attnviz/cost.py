@@ -1,0 +1,119 @@
+"""The price of attention, measured: time and memory of exact softmax attention against n, beside
+FAVOR+ linear attention (attnviz.linear), on this machine. NumPy only.
+
+Exact attention forms the [n, n] score matrix: 4·n²·d floating-point operations (Q Kᵀ and W V, a
+multiply and an add each) and 8·n² bytes in float64. Linear attention forms [n, m] feature matrices
+and an [m, d] summary: O(n·m·d) time and memory. Each measurement is a median of repeats, bounded
+by a time budget, so a caller can measure one n at a time and stay responsive between them.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from attnviz import linear
+
+SIZES = tuple(2**k for k in range(4, 13))  # n = 16 … 4096
+FLOAT = 8  # bytes: everything here is float64, as in the rest of the app
+MEMORY = {"a laptop (16 GB)": 16 * 2**30, "a GPU (80 GB)": 80 * 2**30}
+MODEL_LIMITS = (
+    "all-MiniLM-L6-v2 reads at most 256 word pieces per text (the sentence-transformers window; "
+    "longer text is cut) and has position vectors for 512."
+)
+
+
+def exact_attention(q: np.ndarray, k: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """softmax(Q Kᵀ / √d) V, written to keep one [n, n] array.  q, k: [n, d], v: [n, d_v] -> [n, d_v]"""
+    s = q @ k.T  # [n, n]: the price
+    s *= 1.0 / np.sqrt(q.shape[1])
+    s -= s.max(axis=1, keepdims=True)
+    np.exp(s, out=s)
+    s /= s.sum(axis=1, keepdims=True)
+    return s @ v
+
+
+def exact_bytes(n: int) -> int:
+    """The [n, n] matrix exact attention forms."""
+    return FLOAT * n * n
+
+
+def linear_bytes(n: int, m: int, d_v: int, *, block: int = 512) -> int:
+    """What streamed FAVOR+ forms: a block of features [min(n, block), m] at a time, the summary
+    φ(K)ᵀ V [m, d_v] and Σ φ(K) [m]; the output [n, d_v] is the answer, not counted (as for exact)."""
+    return FLOAT * (min(n, block) * m + m * d_v + m)
+
+
+def largest_n(memory_bytes: int) -> int:
+    """The n at which one [n, n] float64 matrix no longer fits in that much memory."""
+    return int(np.floor(np.sqrt(memory_bytes / FLOAT))) + 1
+
+
+def _median_time(fn, *, budget_s: float, min_reps: int = 3, max_reps: int = 50) -> float:
+    """Median seconds of fn(), repeated until the budget is spent (at least min_reps times)."""
+    fn()  # warm-up: first-touch allocation and caches
+    times: list[float] = []
+    start = time.perf_counter()
+    while len(times) < min_reps or (time.perf_counter() - start < budget_s and len(times) < max_reps):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+@dataclass(frozen=True)
+class Point:
+    """Exact and linear attention at one n."""
+
+    n: int
+    d: int
+    m: int
+    exact_s: float
+    linear_s: float
+    exact_bytes: int
+    linear_bytes: int
+
+
+def measure(n: int, d: int, m: int, *, seed: int = 0, budget_s: float = 0.3) -> Point:
+    """Time both on random inputs [n, d] (entries N(0, 1/d), so scores stay moderate)."""
+    rng = np.random.default_rng(seed)
+    q, k, v = (rng.standard_normal((n, d)) / np.sqrt(d) for _ in range(3))
+    omega = linear.gaussian_features(m, d, rng)
+    factor = 1.0 / np.sqrt(d)
+    return Point(
+        n=n,
+        d=d,
+        m=m,
+        exact_s=_median_time(lambda: exact_attention(q, k, v), budget_s=budget_s),
+        linear_s=_median_time(lambda: linear.linear_attention(q, k, v, omega, factor=factor), budget_s=budget_s),
+        exact_bytes=exact_bytes(n),
+        linear_bytes=linear_bytes(n, m, d),
+    )
+
+
+def flop_rate(*, size: int = 512, budget_s: float = 0.3) -> float:
+    """This machine's floating-point operations per second on a [size, size] matrix product."""
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((size, size)), rng.standard_normal((size, size))
+    return 2 * size**3 / _median_time(lambda: a @ b, budget_s=budget_s)
+
+
+def slope(ns, seconds, *, from_n: int = 512) -> float:
+    """The slope of log(time) against log(n) for n ≥ from_n (2 means time ∝ n²)."""
+    ns, seconds = np.asarray(ns, dtype=float), np.asarray(seconds, dtype=float)
+    keep = ns >= from_n
+    if keep.sum() < 2:
+        return float("nan")
+    return float(np.polyfit(np.log(ns[keep]), np.log(seconds[keep]), 1)[0])
+
+
+def crossover(points: list[Point]) -> int | None:
+    """The smallest n from which linear attention is faster than exact at every larger n measured."""
+    faster = [p.linear_s < p.exact_s for p in points]
+    for i in range(len(points)):
+        if all(faster[i:]):
+            return points[i].n
+    return None

@@ -1,0 +1,126 @@
+"""FAVOR+ linear attention and the cost measurements: the kernel estimate is unbiased, its error falls
+with more features, rows sum to 1, no n × n array is formed, the causal variant is the masked matrix."""
+
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from attnviz import core, cost, linear
+from attnviz.core import AttentionError
+
+
+def vectors(n: int, d: int, seed: int = 0, size: float = 0.3) -> np.ndarray:
+    return np.random.default_rng(seed).normal(size=(n, d)) * size
+
+
+def test_features_are_positive_and_unbiased_for_the_softmax_kernel():
+    q, k = vectors(3, 8, 1, 0.4), vectors(4, 8, 2, 0.4)
+    omegas = [linear.draw(64, 8, seed) for seed in range(3000)]
+    phis = [(linear.features(q, om), linear.features(k, om)) for om in omegas]
+    assert all((pq > 0).all() and (pk > 0).all() for pq, pk in phis)
+    draws = np.stack([pq @ pk.T for pq, pk in phis])  # [3000, 3, 4]: one estimate of exp(q·k) per seed
+    standard_error = draws.std(axis=0) / np.sqrt(len(draws))
+    assert np.all(np.abs(draws.mean(axis=0) - np.exp(q @ k.T)) <= 4 * standard_error)  # unbiased, to 4 s.e.
+    assert np.all(standard_error < 0.02 * np.exp(q @ k.T))  # and the test is sharp enough to mean something
+
+
+@pytest.mark.parametrize("orthogonal", [False, True])
+@pytest.mark.parametrize("temperature", [1.0, 0.1])
+def test_error_falls_as_features_grow(orthogonal, temperature):
+    x = vectors(12, 16, 3)
+    exact = core.self_attention(x, scale="sqrt-d", temperature=temperature).weights
+    factor = 1.0 / np.sqrt(16) / temperature
+
+    def mean_error(m: int) -> float:  # averaged over seeds, so one lucky draw cannot decide
+        return np.mean(
+            [np.abs(linear.approximate_weights(x, m, s, factor=factor, orthogonal=orthogonal) - exact).mean()
+             for s in range(8)]
+        )  # fmt: skip
+
+    errors = [mean_error(m) for m in (16, 256, 4096)]
+    assert errors[0] > errors[1] > errors[2]
+    if temperature == 1.0:  # at 0.1 these random vectors are long enough to keep the estimate noisy
+        assert errors[2] <= 0.25 * errors[0]
+
+
+@pytest.mark.parametrize("text", ["hi how are you", "The trophy didn't fit in the suitcase because it was too big"])
+@pytest.mark.parametrize("scale", ["none", "sqrt-d"])
+@pytest.mark.parametrize("temperature", [1.0, 0.1])
+def test_on_typed_sentences_4096_features_cut_the_error_fourfold(minilm, text, scale, temperature):
+    """The issue's target on MiniLM's static vectors: mean |Δ| at m = 4096 ≤ 0.25 × at m = 16."""
+    x = minilm.static(text).vectors
+    exact = core.self_attention(x, scale=scale, temperature=temperature).weights
+    factor = core.scale_factor(scale, x.shape[1]) / temperature
+
+    def mean_error(m: int) -> float:
+        return np.mean([np.abs(linear.approximate_weights(x, m, s, factor=factor) - exact).mean() for s in range(4)])
+
+    assert mean_error(4096) <= 0.25 * mean_error(16)
+
+
+def test_implied_matrix_rows_sum_to_one_and_reproduce_the_output():
+    x = vectors(9, 6, 4)
+    trace = linear.favor(x, x, x, linear.draw(32, 6, 0), factor=0.7)
+    w = linear.implied_weights(trace)
+    assert (w > 0).all()
+    np.testing.assert_allclose(w.sum(axis=1), 1.0, atol=1e-12)
+    np.testing.assert_allclose(trace.output, w @ x, atol=1e-12)
+
+
+def test_causal_prefix_sums_equal_the_masked_implied_matrix():
+    x = vectors(300, 8, 5)  # more than one block of the prefix sums
+    omega = linear.draw(48, 8, 1)
+    causal = linear.favor(x, x, x, omega, causal=True)
+    w = linear.implied_weights(causal, causal=True)
+    assert np.all(np.triu(w, k=1) == 0)
+    np.testing.assert_allclose(w.sum(axis=1), 1.0, atol=1e-12)
+    np.testing.assert_allclose(causal.output, w @ x, atol=1e-10)
+    full = linear.implied_weights(linear.favor(x, x, x, omega))
+    masked = np.tril(full)
+    np.testing.assert_allclose(w, masked / masked.sum(axis=1, keepdims=True), atol=1e-12)
+
+
+def test_streamed_linear_attention_equals_favor_and_never_forms_n_by_n():
+    n, d, m = 3000, 16, 64
+    x = vectors(n, d, 6)
+    omega = linear.draw(m, d, 2)
+    reference = linear.favor(x[:700], x[:700], x[:700], omega, factor=0.5).output
+    np.testing.assert_allclose(
+        linear.linear_attention(x[:700], x[:700], x[:700], omega, factor=0.5, block=128), reference, atol=1e-12
+    )
+    tracemalloc.start()
+    linear.linear_attention(x, x, x, omega, factor=0.5, block=256)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 0.1 * cost.exact_bytes(n)  # an n x n float64 array alone would be 72 MB
+    assert peak < 4 * cost.linear_bytes(n, m, d, block=256) + 8 * n * d * 4  # blocks, summary, output, inputs
+
+
+def test_exact_attention_for_timing_is_the_core_s():
+    rng = np.random.default_rng(7)
+    q, k, v = rng.normal(size=(3, 20, 8))
+    w = core.softmax(q @ k.T / np.sqrt(8))
+    np.testing.assert_allclose(cost.exact_attention(q, k, v), w @ v, atol=1e-12)
+
+
+def test_cost_arithmetic():
+    assert cost.exact_bytes(4096) == 8 * 4096**2
+    assert cost.largest_n(16 * 2**30) == 46341  # 46341² × 8 bytes > 16 GiB ≥ 46340² × 8
+    assert cost.exact_bytes(cost.largest_n(2**30)) > 2**30 >= cost.exact_bytes(cost.largest_n(2**30) - 1)
+    assert cost.slope([512, 1024, 2048], [1.0, 4.0, 16.0]) == pytest.approx(2.0)
+    points = [cost.Point(n, 8, 4, e, lin, 0, 0) for n, e, lin in [(16, 1, 2), (32, 3, 2), (64, 1, 2), (128, 9, 3)]]
+    assert cost.crossover(points) == 128  # faster at 32 but not from there on
+
+
+def test_measure_is_bounded_and_sane():
+    p = cost.measure(256, 16, 32, budget_s=0.05)
+    assert p.exact_s > 0 and p.linear_s > 0
+    assert p.exact_bytes == 8 * 256**2 and p.linear_bytes < p.exact_bytes
+    assert cost.flop_rate(size=128, budget_s=0.05) > 1e6
+
+
+@pytest.mark.parametrize("m", [0, -3, 2.5])
+def test_bad_feature_counts_say_so(m):
+    with pytest.raises(AttentionError, match="random features"):
+        linear.draw(m, 4, 0)
