@@ -19,7 +19,7 @@ from attnviz import linear
 
 SIZES = tuple(2**k for k in range(4, 13))  # n = 16 … 4096
 FLOAT = 8  # bytes: everything here is float64, as in the rest of the app
-MEMORY = {"a laptop (16 GB)": 16 * 2**30, "a GPU (80 GB)": 80 * 2**30}
+MEMORY = {"a laptop (16 GiB)": 16 * 2**30, "a GPU (80 GiB)": 80 * 2**30}
 MODEL_LIMITS = (
     "all-MiniLM-L6-v2 reads at most 256 word pieces per text (the sentence-transformers window; "
     "longer text is cut) and has position vectors for 512."

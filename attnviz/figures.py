@@ -471,3 +471,82 @@ def weights_animation(frames: np.ndarray, steps, tokens, *, ms: int = 250) -> go
     return _figure(
         traces, layout, frames=[{"data": [{"type": "heatmap", "z": f}], "name": name} for f, name in zip(frames, names)]
     )
+
+
+def cost_chart(n, exact_s, linear_s, *, flops_line=None, slopes: tuple[float, float] | None = None) -> go.Figure:
+    """Seconds against n on log-log axes: exact softmax attention, linear (FAVOR+), and the 4·n²·d
+    flop line at this machine's rate.  n, exact_s, linear_s, flops_line: [k]"""
+    ex, li = ("", "") if slopes is None else (f" (slope {slopes[0]:.2f})", f" (slope {slopes[1]:.2f})")
+    lines = [
+        {"type": "scatter", "x": np.asarray(n), "y": np.asarray(exact_s), "mode": "lines+markers",
+         "name": "exact softmax" + ex, "line": {"color": "#D55E00"},
+         "hovertemplate": "n = %{x}: %{y:.3g} s<extra>exact</extra>"},
+        {"type": "scatter", "x": np.asarray(n), "y": np.asarray(linear_s), "mode": "lines+markers",
+         "name": "linear (FAVOR+)" + li, "line": {"color": "#0072B2"},
+         "hovertemplate": "n = %{x}: %{y:.3g} s<extra>linear</extra>"},
+    ]  # fmt: skip
+    if flops_line is not None:
+        lines.append(
+            {"type": "scatter", "x": np.asarray(n), "y": np.asarray(flops_line), "mode": "lines",
+             "name": "4·n²·d flops at this machine's rate", "line": {"color": "#555", "dash": "dot"},
+             "hovertemplate": "n = %{x}: %{y:.3g} s<extra>4 n² d / rate</extra>"}
+        )  # fmt: skip
+    return _figure(
+        lines,
+        {
+            "height": 420,
+            "xaxis": {"title": {"text": "n (tokens)"}, "type": "log", "dtick": np.log10(2)},
+            "yaxis": {"title": {"text": "seconds (median)"}, "type": "log", "exponentformat": "power"},
+            "legend": {"orientation": "h", "y": 1.12},
+        },
+    )
+
+
+def memory_chart(n, exact_bytes, linear_bytes, limits: dict[str, float]) -> go.Figure:
+    """Bytes against n on log-log axes, with a horizontal line for each memory size in `limits`."""
+    lines = [
+        {"type": "scatter", "x": np.asarray(n), "y": np.asarray(exact_bytes, dtype=np.float64), "mode": "lines",
+         "name": "exact: the n × n matrix", "line": {"color": "#D55E00"},
+         "hovertemplate": "n = %{x:,}: %{y:.3s}B<extra>exact</extra>"},
+        {"type": "scatter", "x": np.asarray(n), "y": np.asarray(linear_bytes, dtype=np.float64), "mode": "lines",
+         "name": "linear: features and summary", "line": {"color": "#0072B2"},
+         "hovertemplate": "n = %{x:,}: %{y:.3s}B<extra>linear</extra>"},
+    ]  # fmt: skip
+    shapes = [
+        {"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": b, "y1": b, "line": {"dash": "dot", "color": "#555"}}
+        for b in limits.values()
+    ]
+    notes = [
+        {"xref": "paper", "x": 0, "y": np.log10(b), "text": name, "showarrow": False, "xanchor": "left",
+         "yanchor": "bottom"}
+        for name, b in limits.items()
+    ]  # fmt: skip
+    return _figure(
+        lines,
+        {
+            "height": 380,
+            "xaxis": {"title": {"text": "n (tokens)"}, "type": "log", "exponentformat": "power"},
+            "yaxis": {"title": {"text": "bytes (float64)"}, "type": "log", "exponentformat": "SI"},
+            "legend": {"orientation": "h", "y": 1.14},
+            "shapes": shapes,
+            "annotations": notes,
+        },
+    )
+
+
+def error_chart(m, errors: dict[str, np.ndarray]) -> go.Figure:
+    """An approximation's error against the number of random features m (log-log)."""
+    lines = [
+        {"type": "scatter", "x": np.asarray(m), "y": np.asarray(e, dtype=np.float64), "mode": "lines+markers",
+         "name": name, "hovertemplate": "m = %{x}: %{y:.3g}<extra>" + name + "</extra>"}
+        for name, e in errors.items()
+    ]  # fmt: skip
+    return _figure(
+        lines,
+        {
+            "height": 340,
+            "xaxis": {"title": {"text": "random features m"}, "type": "log", "dtick": np.log10(4)},
+            "yaxis": {"title": {"text": "|Δ| against the exact W"}, "type": "log", "exponentformat": "power"},
+            "legend": {"orientation": "h", "y": 1.15},
+        },
+    )

@@ -204,3 +204,28 @@ def approximate_weights(
     x = np.asarray(x, dtype=np.float64)
     trace = favor(x, x, x, draw(m, x.shape[1], seed, orthogonal=orthogonal), factor=factor, causal=causal)
     return implied_weights(trace, causal=causal)
+
+
+def error_curve(
+    x: np.ndarray,
+    exact: np.ndarray,
+    ms,
+    *,
+    factor: float,
+    seeds: int = 3,
+    orthogonal: bool = True,
+    causal: bool = False,
+) -> dict[str, np.ndarray]:
+    """How far FAVOR+ is from the exact W as the number of features grows, averaged over seeds.
+
+    x: [n, d], exact: [n, n], ms: k feature counts -> {"mean |Δ|": [k], "largest |Δ|": [k]}
+    """
+    mean, largest = [], []
+    for m in ms:
+        deltas = [
+            np.abs(approximate_weights(x, int(m), s, factor=factor, orthogonal=orthogonal, causal=causal) - exact)
+            for s in range(seeds)
+        ]
+        mean.append(np.mean([d.mean() for d in deltas]))
+        largest.append(np.mean([d.max() for d in deltas]))
+    return {"mean |Δ|": np.asarray(mean), "largest |Δ|": np.asarray(largest)}

@@ -18,7 +18,7 @@ from typing import Any
 import streamlit as st
 from threadpoolctl import threadpool_limits
 
-from attnviz import bert, core, embeddings, training
+from attnviz import bert, core, embeddings, linear, training
 from attnviz.embeddings import (
     KIND_LABELS,
     KINDS,
@@ -56,6 +56,7 @@ PAGES = (  # (file, label, icon): the sidebar's own navigation, so the home page
     ("pages/2_Unparameterised_vs_learned.py", "Unparameterised vs learned", ":material/compare:"),
     ("pages/3_Geometry.py", "Geometry", ":material/scatter_plot:"),
     ("pages/5_Train_attention.py", "Train attention", ":material/model_training:"),
+    ("pages/6_Cost.py", "Cost of attention", ":material/speed:"),
 )
 SCALE_LABELS = {"none": "none (the seed)", "sqrt-d": "1/√d (Transformer)"}
 
@@ -411,6 +412,12 @@ def model_check(text: str, _model: MiniLM) -> tuple[float, float]:
     attn = max(float(abs(a - t[0].numpy()).max()) for a, t in zip(ours.attentions, theirs.attentions))
     hidden = max(float(abs(a - t[0].numpy()).max()) for a, t in zip(ours.hidden, theirs.hidden_states))
     return attn, hidden
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def favor_errors(x, exact, ms: tuple[int, ...], factor: float, orthogonal: bool, causal: bool) -> dict:
+    """linear.error_curve, cached: the same sentence and settings are not approximated again."""
+    return linear.error_curve(x, exact, ms, factor=factor, orthogonal=orthogonal, causal=causal)
 
 
 # --- text that came from the user ------------------------------------------------------------

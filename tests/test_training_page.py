@@ -16,13 +16,13 @@ from tests.test_pages import ROOT
 PAGE = "pages/5_Train_attention.py"
 
 
-def app(**params) -> AppTest:
+def app(page: str = PAGE, **params) -> AppTest:
     PagesManager.uses_pages_directory = None
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
     for k, v in params.items():
         at.query_params[k] = v
     at.run()
-    at.switch_page(PAGE).run()
+    at.switch_page(page).run()
     assert not at.exception, at.exception
     return at
 
