@@ -33,5 +33,8 @@ with right:
         st.page_link(page, label=label, icon=icon)
     st.caption(
         "Step by step: the seed's walk-through with every matrix. Unparameterised vs learned: the same "
-        "sentence through MiniLM's real, trained heads. Geometry: watch the word vectors move together."
+        "sentence through MiniLM's real, trained heads. Geometry: watch the word vectors move together. "
+        "Query, key, value: one learned head from its input to the next layer's, and cross-attention."
     )
+if (pair := ui.second_attention(settings)) is not None:
+    ui.compare("home_pair", (trace.tokens, trace.weights), (pair[1].tokens, pair[1].weights), what="W")

@@ -41,6 +41,7 @@ PAGES = [
     ("pages/1_Step_by_step.py", "step_weights"),
     ("pages/2_Unparameterised_vs_learned.py", "learned_right"),
     ("pages/3_Geometry.py", None),
+    ("pages/4_Query_key_value.py", None),
 ]
 
 
