@@ -20,7 +20,7 @@ if model is None:
     )
     st.stop()
 
-PARTS = ("The head: H → Z (steps 1–5)", "The layer around it: Z → next input (steps 6–9)")
+PARTS = ("The head: H → Z (1–5)", "Its layer: Z → next H (6–9)")
 c1, c2, c3, c4 = st.columns([2, 1, 1, 3])
 source = c1.radio(
     "Head",
@@ -46,14 +46,17 @@ if source == "random":
         seed = st.session_state["qkv_seed"] = seed + 1
     projections = ui.random_layer(layer, seed, model)
 src = qkv.minilm_source(weights, full, layer, head, projections=projections)
+title = src.name[0].upper() + src.name[1:]  # "MiniLM layer 2, head 3" as a heading
 labels = figures.unique_labels(pieces.tokens)
 query = labels.index(c4.selectbox("Follow one query word", labels, index=min(1, len(labels) - 1), key="qkv_query"))
 qname = ui.latex_text(pieces.tokens[query])
 tokens, n, dh, d = src.tokens, len(src.tokens), src.d_head, src.h.shape[1]
 trace = qkv.head_trace(src)  # one head: q, k, v [1, n, 32], weights [1, n, n]
 st.latex(
-    r"H \xrightarrow{\;W_q, W_k, W_v\;} Q, K, V \to S = \tfrac{QK^\top}{\sqrt{32}} \to W = \operatorname{softmax}(S)"
-    r"\to Z = WV \to [Z_0|\cdots|Z_{11}]\,W_o + b_o \to \operatorname{LN}(H + \cdot) \to H_\text{next}"
+    r"\begin{aligned}&H \to Q, K, V = H W_{q,k,v} + b_{q,k,v} \to S = \tfrac{QK^\top}{\sqrt{32}}"
+    r"\to W = \operatorname{softmax}(S) \to Z = WV \\"
+    r"&\to [Z_0|\cdots|Z_{11}]\,W_o + b_o \to H' = \operatorname{LN}(H + \cdot\,)"
+    r"\to \operatorname{LN}(H' + \operatorname{MLP}(H')) = H_\text{next}\end{aligned}"
 )
 st.caption(
     f"The pipeline of {ui.md_escape(src.name)}. {n} word pieces, [CLS] and [SEP] included: the model reads them "
@@ -211,10 +214,10 @@ with left:
     st.plotly_chart(figures.vectors_heatmap(plain.output, plain.queries, value_name="y"), key="qkv_cross_plain_y")
     st.caption("The output: each piece of A rebuilt from B's vectors.")
 with right:
-    st.subheader(src.name.capitalize())
+    st.subheader(title)
     st.latex(
-        r"W = \operatorname{softmax}\!\left(\frac{(H_A W_q + b_q)(H_B W_k + b_k)^\top}{\sqrt{32}}\right),"
-        r"\quad Z = W (H_B W_v + b_v)"
+        r"\begin{aligned}W &= \operatorname{softmax}\!\left(\frac{(H_A W_q + b_q)(H_B W_k + b_k)^\top}{\sqrt{32}}\right)"
+        r"\\ Z &= W\,(H_B W_v + b_v)\end{aligned}"
     )
     learned_cross = qkv.head_trace(src, context=src_b, keep=keep_a, keep_context=keep_b)
     st.plotly_chart(figures.cross_heatmap(learned_cross.weights[0], shown_a, shown_b), key="qkv_cross_learned")

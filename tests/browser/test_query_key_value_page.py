@@ -63,7 +63,7 @@ def test_walk_a_head(app, minilm):
     app.screenshot("Query_key_value")
 
     # the layer around the head
-    app.page.get_by_text("The layer around it", exact=False).first.click()
+    app.page.get_by_text("Its layer: Z", exact=False).first.click()
     app.wait_for_model()
     nxt = app.wait_for_tokens_rows("qkv_next", labels)
     assert np.abs(nxt.z - ref["next"]).max() <= 1e-5
