@@ -141,3 +141,16 @@ def test_multi_head_attention_with_a_context_has_rectangular_weights():
     assert tr.q.shape == (2, 2, 2) and tr.k.shape == tr.v.shape == (2, 5, 2)
     assert tr.weights.shape == (2, 2, 5) and tr.output.shape == (2, 2, 2)
     np.testing.assert_allclose(tr.weights.sum(axis=-1), 1.0)
+
+
+def test_the_readme_trophy_numbers(minilm):
+    """README: what "it" attends to in MiniLM's layer 3, head 1 ([CLS]/[SEP] dropped, rows renormalised)."""
+    for text, trophy, suitcase in ((TROPHY_BIG, 0.653, 0.267), (TROPHY_SMALL, 0.694, 0.222)):
+        pieces = minilm.tokenize(text)
+        w = minilm.forward(pieces.ids, attentions=True).attentions[3][0, 1].numpy()[1:-1, 1:-1]
+        w = w / w.sum(axis=1, keepdims=True)
+        tokens = pieces.tokens[1:-1]
+        row = w[tokens.index("it")]
+        assert round(float(row[tokens.index("trophy")]), 3) == trophy
+        assert round(float(row[tokens.index("suitcase")]), 3) == suitcase
+        assert [tokens[j] for j in np.argsort(-row)[:2]] == ["trophy", "suitcase"]
