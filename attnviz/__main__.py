@@ -1,5 +1,6 @@
-"""The command line: python -m attnviz "hi how are you" [--json] [--embedding …] [--scale …] …
-and python -m attnviz train --task TASK --steps N --seed S [--length n] [--lr X] [--d-head h] [--json].
+"""The command line: python -m attnviz "hi how are you" [--json] [--embedding …] [--scale …] [--cross B] …
+and python -m attnviz train --task TASK --steps N --seed S [--length n] [--lr X] [--d-head h] [--json],
+python -m attnviz cost [--json].
 
 Computed by the same core as the pages. Errors go to stderr with exit code 2. To analyse the word
 "train" itself, write python -m attnviz -- train.
@@ -30,6 +31,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-special", action="store_true", help="drop [CLS] and [SEP]")
     p.add_argument("--layer", type=int, help="a learned head of MiniLM: layer 0-5 (with --head)")
     p.add_argument("--head", type=int, help="a learned head of MiniLM: head 0-11 (with --layer)")
+    p.add_argument(
+        "--cross",
+        metavar="B",
+        help="cross-attention: queries from the sentence, keys and values from B "
+        '(prints {"queries", "keys", "scores", "weights"}, nA x nB)',
+    )
     args = p.parse_args(argv)
     if (args.layer is None) != (args.head is None):
         p.error("--layer and --head go together")
@@ -41,11 +48,12 @@ def embed(text: str, kind: str) -> Embedded:
     return embedder(kind, minilm)(text)
 
 
-def weights_table(tokens: tuple[str, ...], weights: np.ndarray) -> str:
-    """W as an aligned text table: one row per query, one column per key."""
-    labels = [t if len(t) <= 10 else t[:9] + "…" for t in tokens]
-    width = max(6, *(len(t) for t in labels))
-    head = " " * width + " " + " ".join(f"{t:>{width}}" for t in labels)
+def weights_table(tokens: tuple[str, ...], weights: np.ndarray, keys: tuple[str, ...] | None = None) -> str:
+    """W as an aligned text table: one row per query, one column per key (the same tokens unless given)."""
+    short = lambda ts: [t if len(t) <= 10 else t[:9] + "…" for t in ts]  # noqa: E731
+    labels, columns = short(tokens), short(tokens if keys is None else keys)
+    width = max(6, *(len(t) for t in labels + columns))
+    head = " " * width + " " + " ".join(f"{t:>{width}}" for t in columns)
     rows = [f"{t:>{width}} " + " ".join(f"{v:>{width}.3f}" for v in row) for t, row in zip(labels, weights)]
     return "\n".join([head, *rows])
 
@@ -72,6 +80,80 @@ def learned_head(args: argparse.Namespace) -> dict:
         "weights": visible(trace.weights[args.head], pieces.special, not args.no_special).astype(float).tolist(),
         "notices": list(pieces.notices),
     }
+
+
+def _each(texts: dict[str, str], fn):
+    """fn(text) for each named sentence; an error names the sentence it came from."""
+    out = []
+    for name, text in texts.items():
+        try:
+            out.append(fn(text))
+        except core.AttentionError as e:
+            raise core.AttentionError(f"{name}: {e}") from e
+    return out
+
+
+def cross_attention(args: argparse.Namespace) -> dict:
+    """A -> B: A's pieces ask (rows), B's answer (columns). Unparameterised: scores are the raw X_A X_Bᵀ
+    (before s and T); with --layer/--head: Q Kᵀ / √d_head, each sentence encoded on its own."""
+    texts = {"the sentence (A)": args.sentence, "--cross (B)": args.cross}
+    if args.layer is None:
+        a, b = _each(texts, lambda text: embed(text, args.embedding))
+        if args.no_special:
+            a, b = a.without_special(), b.without_special()
+        trace = core.cross_attention(
+            a.vectors, b.vectors, a.tokens, b.tokens, scale=args.scale, temperature=args.temperature
+        )
+        queries, keys, scores, weights = trace.queries, trace.keys, trace.scores, trace.weights
+    else:
+        from attnviz import bert, qkv
+
+        minilm = load_minilm()
+        w = bert_weights(minilm)
+        a, b = _each(texts, minilm.tokenize)  # Pieces
+        sa, sb = (
+            qkv.minilm_source(w, bert.forward(w, p.ids, p.tokens, layers=args.layer), args.layer, args.head)
+            for p in (a, b)
+        )  # each sentence encoded on its own, up to the layer's input
+        show = not args.no_special
+        trace = qkv.head_trace(sa, context=sb, keep=a.shown(show), keep_context=b.shown(show))
+        queries, keys = a.shown_tokens(show), b.shown_tokens(show)
+        scores, weights = trace.scores[0], trace.weights[0]
+    return {
+        "queries": list(queries),
+        "keys": list(keys),
+        "scores": np.asarray(scores, dtype=float).tolist(),
+        "weights": np.asarray(weights, dtype=float).tolist(),
+        "notices": [f"A: {n}" for n in a.notices] + [f"B: {n}" for n in b.notices],
+    }
+
+
+def report(args: argparse.Namespace, compute, title: str, table) -> int:
+    """compute(args) -> dict with "notices"; errors to stderr with exit code 2, notices to stderr,
+    then the dict as JSON (--json) or title and table(dict) as text."""
+    try:
+        out = compute(args)
+    except (core.AttentionError, ModelUnavailable) as e:
+        print(f"attnviz: {e}", file=sys.stderr)
+        return 2
+    for notice in out.pop("notices"):
+        print(f"attnviz: {notice}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(out, ensure_ascii=False))
+    else:
+        print(title)
+        print(table(out))
+    return 0
+
+
+def run_cross(args: argparse.Namespace) -> int:
+    """Print cross-attention A -> B (JSON or a table)."""
+    return report(
+        args,
+        cross_attention,
+        "Cross-attention A -> B: rows are A's pieces (queries), columns B's (keys); rows sum to 1",
+        lambda out: weights_table(tuple(out["queries"]), np.asarray(out["weights"]), tuple(out["keys"])),
+    )
 
 
 def train_main(argv: list[str]) -> int:
@@ -185,6 +267,8 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] in SUBCOMMANDS:
         return SUBCOMMANDS[argv[0]](argv[1:])
     args = parse_args(argv)
+    if args.cross is not None:
+        return run_cross(args)
     if args.layer is not None:
         try:
             out = learned_head(args)

@@ -153,26 +153,39 @@ def embed(w: BertWeights, ids: np.ndarray) -> np.ndarray:
     return layer_norm(x, w.ln_g, w.ln_b, w.eps)
 
 
-def encoder_layer(lw: LayerWeights, h: np.ndarray, *, n_heads: int, eps: float, tokens=None, mask=None):
-    """One BERT layer.  h [n, d] -> (h_out [n, d], HeadsTrace)"""
+def attention_block(lw: LayerWeights, h: np.ndarray, *, n_heads: int, eps: float, tokens=None, mask=None):
+    """The attention half of a layer.  h [n, d] -> (HeadsTrace, a [n, d] = Z W_o + b_o, LN(h + a) [n, d])"""
     heads = multi_head_attention(
         h, lw.w_q, lw.b_q, lw.w_k, lw.b_k, lw.w_v, lw.b_v, n_heads=n_heads, tokens=tokens, mask=mask
     )
-    h = layer_norm(h + heads.merged @ lw.w_o + lw.b_o, lw.ln1_g, lw.ln1_b, eps)  # [n, d]
+    a = heads.merged @ lw.w_o + lw.b_o  # [n, d] the 12 heads side by side, mixed back to d features
+    return heads, a, layer_norm(h + a, lw.ln1_g, lw.ln1_b, eps)  # residual, then normalise
+
+
+def feed_forward_block(lw: LayerWeights, h: np.ndarray, eps: float) -> np.ndarray:
+    """The other half: each token on its own through an MLP, residual, LayerNorm.  h [n, d] -> [n, d]"""
     ff = gelu(h @ lw.w_1 + lw.b_1) @ lw.w_2 + lw.b_2  # [n, d]
-    return layer_norm(h + ff, lw.ln2_g, lw.ln2_b, eps), heads
+    return layer_norm(h + ff, lw.ln2_g, lw.ln2_b, eps)
 
 
-def forward(w: BertWeights, ids: np.ndarray, tokens=None, *, mask: np.ndarray | None = None) -> BertTrace:
-    """The full encoder on one sequence (no padding).  ids [n] -> BertTrace
+def encoder_layer(lw: LayerWeights, h: np.ndarray, *, n_heads: int, eps: float, tokens=None, mask=None):
+    """One BERT layer.  h [n, d] -> (h_out [n, d], HeadsTrace)"""
+    heads, _, h = attention_block(lw, h, n_heads=n_heads, eps=eps, tokens=tokens, mask=mask)
+    return feed_forward_block(lw, h, eps), heads
+
+
+def forward(
+    w: BertWeights, ids: np.ndarray, tokens=None, *, mask: np.ndarray | None = None, layers: int | None = None
+) -> BertTrace:
+    """The encoder on one sequence (no padding), all its layers or the first `layers`.  ids [n] -> BertTrace
 
     mask [n, n] (True = may attend) is applied in every layer, e.g. a causal mask to show
     what changes if the model could not look ahead (the model was trained without one).
     """
     h = embed(w, np.asarray(ids))
-    hidden, layers = [h], []
-    for lw in w.layers:
+    hidden, traces = [h], []
+    for lw in w.layers[:layers]:
         h, heads = encoder_layer(lw, h, n_heads=w.n_heads, eps=w.eps, tokens=tokens, mask=mask)
         hidden.append(h)
-        layers.append(heads)
-    return BertTrace(tokens=tuple(tokens or ()), hidden=tuple(hidden), layers=tuple(layers))
+        traces.append(heads)
+    return BertTrace(tokens=tuple(tokens or ()), hidden=tuple(hidden), layers=tuple(traces))

@@ -139,18 +139,10 @@ def self_attention(
     x: [n, d], tokens: n strings -> AttentionTrace(scores [n, n], weights [n, n], output [n, d])
     """
     x = _check_vectors(x)
-    n, d = x.shape
-    tokens = _token_names(tokens, n)
-    if len(tokens) != n:
-        raise AttentionError(f"{len(tokens)} tokens for {n} vectors.")
-    with np.errstate(over="ignore"):  # checked just below, with a message
-        scores = x @ x.T  # [n, n]  W*ij = xi · xj
-    if not np.all(np.isfinite(scores)):
-        raise AttentionError("The dot products overflow: the word vectors are too large.")
-    factor = scale_factor(scale, d)
-    logits = masked_logits(scores, factor=factor, temperature=temperature, mask=mask, tokens=tokens)
-    weights = softmax(logits, axis=-1)  # [n, n]
-    output = weights @ x  # [n, d]  yi = Σj Wij xj
+    tokens = _token_names(tokens, x.shape[0])
+    if len(tokens) != x.shape[0]:
+        raise AttentionError(f"{len(tokens)} tokens for {x.shape[0]} vectors.")
+    scores, factor, logits, weights, output = _attend(x, x, scale, temperature, mask, tokens)
     return AttentionTrace(
         tokens=tokens,
         x=x,
@@ -161,6 +153,73 @@ def self_attention(
         scale=factor,
         temperature=float(temperature),
         mask=None if mask is None else np.asarray(mask, dtype=bool),
+    )
+
+
+def _attend(xq: np.ndarray, xk: np.ndarray, scale, temperature, mask, tokens):
+    """The unparameterised attention of queries xq [n, d] over keys (= values) xk [m, d].
+
+    -> (scores [n, m] raw xq xkᵀ, factor s, logits [n, m], weights [n, m], output [n, d] = W xk)
+    """
+    with np.errstate(over="ignore"):  # checked just below, with a message
+        scores = xq @ xk.T  # [n, m]  W*ij = qi · kj
+    if not np.all(np.isfinite(scores)):
+        raise AttentionError("The dot products overflow: the word vectors are too large.")
+    factor = scale_factor(scale, xq.shape[1])
+    logits = masked_logits(scores, factor=factor, temperature=temperature, mask=mask, tokens=tokens)
+    weights = softmax(logits, axis=-1)  # [n, m]
+    return scores, factor, logits, weights, weights @ xk  # output [n, d]  yi = Σj Wij xj
+
+
+@dataclass(frozen=True)
+class CrossTrace:
+    """Every intermediate of one unparameterised cross-attention A -> B, named.
+
+    Queries come from sentence A, keys and values from sentence B: W = softmax(s X_A X_Bᵀ / T) by
+    rows, Y = W X_B. With B = A this is self-attention.
+    """
+
+    queries: tuple[str, ...]  # A's tokens, the rows
+    keys: tuple[str, ...]  # B's tokens, the columns
+    xa: np.ndarray  # [nA, d]
+    xb: np.ndarray  # [nB, d]
+    scores: np.ndarray  # [nA, nB] raw X_A X_Bᵀ, before scale and temperature
+    logits: np.ndarray  # [nA, nB] what the softmax sees
+    weights: np.ndarray  # [nA, nB] rows sum to 1
+    output: np.ndarray  # [nA, d] Y = W X_B: each A word as a weighted average of B's vectors
+    scale: float
+    temperature: float
+
+
+def cross_attention(
+    xa: np.ndarray,
+    xb: np.ndarray,
+    queries: tuple[str, ...] | list[str] | None = None,
+    keys: tuple[str, ...] | list[str] | None = None,
+    *,
+    scale: Scale | float = "none",
+    temperature: float = 1.0,
+) -> CrossTrace:
+    """Unparameterised cross-attention: A's words ask, B's words answer.
+
+    xa: [nA, d], xb: [nB, d] -> CrossTrace(scores [nA, nB], weights [nA, nB], output [nA, d])
+    """
+    xa, xb = _check_vectors(xa), _check_vectors(xb)
+    if xa.shape[1] != xb.shape[1]:
+        raise AttentionError(f"The two sentences' vectors have {xa.shape[1]} and {xb.shape[1]} features.")
+    queries, keys = _token_names(queries, xa.shape[0]), _token_names(keys, xb.shape[0])
+    scores, factor, logits, weights, output = _attend(xa, xb, scale, temperature, None, queries)
+    return CrossTrace(
+        queries=queries,
+        keys=keys,
+        xa=xa,
+        xb=xb,
+        scores=scores,
+        logits=logits,
+        weights=weights,
+        output=output,
+        scale=factor,
+        temperature=float(temperature),
     )
 
 
@@ -204,10 +263,10 @@ class HeadsTrace:
 
     tokens: tuple[str, ...]
     q: np.ndarray  # [h, n, d_head]
-    k: np.ndarray  # [h, n, d_head]
-    v: np.ndarray  # [h, n, d_head]
-    scores: np.ndarray  # [h, n, n] Q Kᵀ / √d_head: what the softmax sees (before the mask)
-    weights: np.ndarray  # [h, n, n] rows sum to 1
+    k: np.ndarray  # [h, m, d_head] (m = n, or the context's length for cross-attention)
+    v: np.ndarray  # [h, m, d_head]
+    scores: np.ndarray  # [h, n, m] Q Kᵀ / √d_head: what the softmax sees (before the mask)
+    weights: np.ndarray  # [h, n, m] rows sum to 1
     output: np.ndarray  # [h, n, d_head] W V
     mask: np.ndarray | None  # [n, n] bool, True = may attend
 
@@ -238,10 +297,12 @@ def multi_head_attention(
     n_heads: int,
     tokens: tuple[str, ...] | list[str] | None = None,
     mask: np.ndarray | None = None,
+    context: np.ndarray | None = None,
 ) -> HeadsTrace:
-    """Learned self-attention with h heads.
+    """Learned self-attention with h heads; with a context, cross-attention (keys and values from it).
 
-    x: [n, d_in], w_*: [d_in, h * d_head], b_*: [h * d_head] -> HeadsTrace (weights [h, n, n])
+    x: [n, d_in], context: [m, d_in] (default x), w_*: [d_in, h * d_head], b_*: [h * d_head]
+    -> HeadsTrace (q [h, n, d_head], k and v [h, m, d_head], weights [h, n, m])
     """
     x = np.asarray(x)
     if x.ndim != 2 or x.shape[0] == 0:
@@ -249,12 +310,15 @@ def multi_head_attention(
     n = x.shape[0]
     tokens = _token_names(tokens, n)
     q = split_heads(x @ w_q + b_q, n_heads)  # [h, n, dh]
-    k = split_heads(x @ w_k + b_k, n_heads)  # [h, n, dh]
-    v = split_heads(x @ w_v + b_v, n_heads)  # [h, n, dh]
+    kv = x if context is None else np.asarray(context)  # [m, d_in]
+    if kv.ndim != 2 or kv.shape[0] == 0:
+        raise AttentionError(f"Expected key/value vectors [m, d] with m >= 1, got shape {kv.shape}.")
+    k = split_heads(kv @ w_k + b_k, n_heads)  # [h, m, dh]
+    v = split_heads(kv @ w_v + b_v, n_heads)  # [h, m, dh]
     d_head = q.shape[-1]
-    scores = q @ k.transpose(0, 2, 1) / np.sqrt(d_head).astype(q.dtype)  # [h, n, n]
+    scores = q @ k.transpose(0, 2, 1) / np.sqrt(d_head).astype(q.dtype)  # [h, n, m]
     logits = masked_logits(scores, factor=1.0, temperature=1.0, mask=mask, tokens=tokens)
-    weights = softmax(logits, axis=-1)  # [h, n, n]
+    weights = softmax(logits, axis=-1)  # [h, n, m]
     return HeadsTrace(
         tokens=tokens,
         q=q,
@@ -262,6 +326,6 @@ def multi_head_attention(
         v=v,
         scores=scores,
         weights=weights,
-        output=weights @ v,  # [h, n, dh]
+        output=weights @ v,  # [h, n, dh]  each query's weighted sum of the (context's) values
         mask=None if mask is None else np.asarray(mask, dtype=bool),
     )

@@ -8,6 +8,7 @@ theme) supplies the look, so a rerun pays for the data, not for restyling.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -59,44 +60,22 @@ def escape_markup(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def heatmap(
-    matrix: np.ndarray,
+def _heatmap_trace(
+    z: np.ndarray,
     rows: list[str],
     cols: list[str] | None,
     *,
-    title: str = "",
-    zmin: float | None = None,
-    zmax: float | None = None,
-    signed: bool = False,
-    row_name: str = "query",
-    col_name: str = "key",
-    value_name: str = "value",
-    annotate: bool | None = None,
-    height: int | None = None,
-) -> go.Figure:
-    """One annotated heatmap; the hover shows the pair of labels and the exact value.
-
-    matrix: [r, c], rows: r labels, cols: c labels (unique; see token_labels), or None for
-    numbered features d1 … dc (a numeric axis: no label list to send for 384 columns)
-    """
-    return _figure(
-        *_heatmap_spec(
-            matrix, rows, cols, title=title, zmin=zmin, zmax=zmax, signed=signed, row_name=row_name,
-            col_name=col_name, value_name=value_name, annotate=annotate, height=height,
-        )
-    )  # fmt: skip
-
-
-def _heatmap_spec(
-    matrix, rows, cols, *, title, zmin, zmax, signed, row_name, col_name, value_name, annotate, height
-) -> tuple[list[dict], dict]:
-    """heatmap's trace and layout, for figures that add to them (frames, buttons)."""
-    z = np.asarray(matrix)
-    z = z if z.dtype in (np.float32, np.float64) else z.astype(np.float64)
+    zmin: float | None,
+    zmax: float | None,
+    signed: bool,
+    row_name: str,
+    col_name: str,
+    value_name: str,
+    annotate: bool,
+) -> dict:
+    """One heatmap trace: z [r, c] with r row labels and c column labels (None: features d1 … dc)."""
     if z.shape[0] != len(rows) or (cols is not None and z.shape[1] != len(cols)):
         raise ValueError(f"matrix {z.shape} vs {len(rows)} rows x {cols if cols is None else len(cols)} cols")
-    if annotate is None:
-        annotate = max(z.shape) <= ANNOTATE_MAX
     if signed and zmin is None and zmax is None:
         m = float(np.max(np.abs(z[np.isfinite(z)]), initial=0.0)) or 1.0
         zmin, zmax = -m, m  # symmetric, so white means 0
@@ -115,17 +94,112 @@ def _heatmap_spec(
     }
     if annotate:
         trace |= {"texttemplate": "%{z:.2f}", "textfont": {"size": 11}}
-    per_row = 28 if annotate else 12 if len(rows) <= 64 else 6
-    return (
+    return trace
+
+
+def _as_float(matrix: np.ndarray) -> np.ndarray:
+    z = np.asarray(matrix)
+    return z if z.dtype in (np.float32, np.float64) else z.astype(np.float64)
+
+
+def _xaxis(z: np.ndarray, cols: list[str] | None) -> dict:
+    return {"side": "top", "tickangle": -45 if z.shape[1] > 8 else 0} | (
+        {"type": "category"} if cols is not None else {"title": {"text": "feature"}, "tickprefix": "d"}
+    )
+
+
+def _height(n_rows: int, annotate: bool) -> int:
+    per_row = 28 if annotate else 12 if n_rows <= 64 else 6
+    return int(min(900, max(260, 110 + per_row * n_rows)))
+
+
+_YAXIS = {"autorange": "reversed", "type": "category"}  # row 1 on top, like a matrix
+
+
+def heatmap(
+    matrix: np.ndarray,
+    rows: list[str],
+    cols: list[str] | None,
+    *,
+    title: str = "",
+    zmin: float | None = None,
+    zmax: float | None = None,
+    signed: bool = False,
+    row_name: str = "query",
+    col_name: str = "key",
+    value_name: str = "value",
+    annotate: bool | None = None,
+    height: int | None = None,
+    shapes: list[dict] | None = None,
+) -> go.Figure:
+    """One annotated heatmap; the hover shows the pair of labels and the exact value.
+
+    matrix: [r, c], rows: r labels, cols: c labels (unique; see token_labels), or None for
+    numbered features d1 … dc (a numeric axis: no label list to send for 384 columns)
+    """
+    z = _as_float(matrix)
+    if annotate is None:
+        annotate = max(z.shape) <= ANNOTATE_MAX
+    trace = _heatmap_trace(
+        z, rows, cols, zmin=zmin, zmax=zmax, signed=signed, row_name=row_name, col_name=col_name,
+        value_name=value_name, annotate=annotate,
+    )  # fmt: skip
+    return _figure(
         [trace],
         {
             "title": {"text": title} if title else None,
-            "height": height or int(min(900, max(260, 110 + per_row * len(rows)))),
+            "height": height or _height(len(rows), annotate),
             "margin": {**MARGIN, "t": 40 if title else 10},
-            "xaxis": {"side": "top", "tickangle": -45 if z.shape[1] > 8 else 0}
-            | ({"type": "category"} if cols is not None else {"title": {"text": "feature"}, "tickprefix": "d"}),
-            "yaxis": {"autorange": "reversed", "type": "category"},  # row 1 on top, like a matrix
+            "xaxis": _xaxis(z, cols),
+            "yaxis": _YAXIS,
+            **({"shapes": shapes} if shapes else {}),
         },
+    )
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One matrix of a row of heatmaps that share their rows (see `panels`)."""
+
+    matrix: np.ndarray  # [r, c]
+    cols: list[str] | None  # c labels, or None for features d1 … dc
+    title: str
+    signed: bool = True  # blue < 0 < red; False: weights, 0 to 1
+    col_name: str = "feature"
+    value_name: str = "value"
+
+
+def panels(items: list[Panel], rows: list[str], *, row_name: str = "token", shapes: list[dict] | None = None):
+    """Several matrices with the same rows side by side in one figure (one chart, not one per matrix),
+    each with its own colour scale and its title above it; the hover shows the exact value.
+
+    A large matrix is sent as float32, as in vectors_heatmap.
+    """
+    weight = np.array([max(p.matrix.shape[1], 3) for p in items], dtype=float)
+    gap = 0.03
+    width = (1.0 - gap * (len(items) - 1)) * weight / weight.sum()
+    starts = np.concatenate([[0.0], np.cumsum(width + gap)[:-1]])
+    annotate = [len(rows) <= ANNOTATE_MAX and p.matrix.shape[1] <= ANNOTATE_MAX // 3 for p in items]
+    traces, layout = [], {}
+    for i, (p, x0, w) in enumerate(zip(items, starts, width)):
+        z = _as_float(p.matrix)
+        z = z.astype(np.float32) if z.size > FLOAT32_ABOVE else z  # 7 digits, more than the 6 the hover shows
+        axis = "" if i == 0 else str(i + 1)
+        trace = _heatmap_trace(
+            z, rows, p.cols, zmin=None if p.signed else 0.0, zmax=None if p.signed else 1.0, signed=p.signed,
+            row_name=row_name, col_name=p.col_name, value_name=p.value_name, annotate=annotate[i],
+        )  # fmt: skip
+        traces.append(trace | {"xaxis": f"x{axis}", "yaxis": "y", "showscale": False})
+        layout[f"xaxis{axis}"] = _xaxis(z, p.cols) | {
+            "domain": [float(x0), float(min(1.0, x0 + w))],
+            "title": {"text": p.title},
+            "anchor": "y",
+        }
+    return _figure(
+        traces,
+        layout
+        | {"height": _height(len(rows), annotate) + 30, "margin": {**MARGIN, "t": 60}, "yaxis": _YAXIS}
+        | ({"shapes": shapes} if shapes else {}),
     )
 
 
@@ -141,7 +215,7 @@ def scores_heatmap(scores: np.ndarray, tokens, *, value_name: str = "score") -> 
     return heatmap(scores, labels, labels, signed=True, value_name=value_name)
 
 
-def vectors_heatmap(x: np.ndarray, tokens, *, value_name: str = "x") -> go.Figure:
+def vectors_heatmap(x: np.ndarray, tokens, *, value_name: str = "x", shapes: list[dict] | None = None) -> go.Figure:
     """X or Y [n, d]: one row per token, one column per feature, white at 0.
 
     A large matrix (n × 384) is sent as float32, half the bytes: 7 significant digits, more than
@@ -157,7 +231,86 @@ def vectors_heatmap(x: np.ndarray, tokens, *, value_name: str = "x") -> go.Figur
         row_name="token",
         col_name="feature",
         value_name=value_name,
+        shapes=shapes,
     )
+
+
+def cross_heatmap(weights: np.ndarray, queries, keys, *, value_name: str = "weight") -> go.Figure:
+    """Cross-attention W [nA, nB]: A's pieces ask (rows), B's answer (columns); rows sum to 1."""
+    return heatmap(
+        weights,
+        token_labels(queries),
+        token_labels(keys),
+        zmin=0.0,
+        zmax=1.0,
+        row_name="query (A)",
+        col_name="key (B)",
+        value_name=value_name,
+    )
+
+
+def qkv(q: np.ndarray, k: np.ndarray, v: np.ndarray, tokens, *, query: int) -> go.Figure:
+    """Q, K, V [n, d_head] each, side by side; the followed query's row of Q outlined."""
+    dh = q.shape[1]
+    outline = {"type": "rect", "xref": "x", "yref": "y", "x0": 0.5, "x1": dh + 0.5, "y0": query - 0.5,
+               "y1": query + 0.5, "line": {"color": "#d62728", "width": 2}}  # fmt: skip
+    return panels(
+        [Panel(q, None, "Q (queries)", value_name="q"), Panel(k, None, "K (keys)", value_name="k"),
+         Panel(v, None, "V (values)", value_name="v")],
+        token_labels(tokens),
+        shapes=[outline],
+    )  # fmt: skip
+
+
+def scores_and_weights(scores: np.ndarray, weights: np.ndarray, tokens, *, d_head: int) -> go.Figure:
+    """S = Q Kᵀ / √d_head [n, n] (signed) beside W = softmax(S) by rows [n, n] (0 to 1)."""
+    labels = token_labels(tokens)
+    return panels(
+        [Panel(scores, labels, f"S = Q Kᵀ / √{d_head}", col_name="key", value_name="S"),
+         Panel(weights, labels, "W = softmax(S) by rows", signed=False, col_name="key", value_name="weight")],
+        labels,
+        row_name="query",
+    )  # fmt: skip
+
+
+def query_walk(dots: np.ndarray, scaled: np.ndarray, weights: np.ndarray, values: np.ndarray, keys, *, d_head: int):
+    """One query through a head, one row per key: q·k_j, q·k_j / √d_head, its weight w_j, and w_j v_j;
+    a last row holds z = Σ_j w_j v_j (the sum of the rows above it).
+
+    dots, scaled, weights: [m], values: [m, d_head] -> one figure of three panels sharing the rows
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    terms = w[:, None] * np.asarray(values, dtype=np.float64)  # [m, dh]
+    pad = np.full((1, 1), np.nan)  # the sum row has no score or weight of its own
+    rows = [*token_labels(keys), "= z (the sum)"]
+    return panels(
+        [Panel(np.vstack([np.stack([dots, scaled], axis=1), np.full((1, 2), np.nan)]), ["q·k", f"/ √{d_head}"],
+               "score", col_name="step", value_name="score"),
+         Panel(np.vstack([w[:, None], pad]), ["w"], "weight", signed=False, col_name="step", value_name="weight"),
+         Panel(np.vstack([terms, terms.sum(axis=0)]), None, "w_j v_j, and their sum z", value_name="value")],
+        rows,
+        row_name="key",
+        shapes=[{"type": "line", "xref": "paper", "yref": "y", "x0": 0, "x1": 1, "y0": len(w) - 0.5,
+                 "y1": len(w) - 0.5, "line": {"color": "#000", "width": 2}}],
+    )  # fmt: skip
+
+
+def heads_side_by_side(merged: np.ndarray, tokens, *, n_heads: int, chosen: int) -> go.Figure:
+    """Every head's Z side by side [n, h * d_head], the chosen head's columns outlined."""
+    d_head = merged.shape[1] // n_heads
+    return vectors_heatmap(
+        merged,
+        tokens,
+        value_name="z",
+        shapes=[
+            {"type": "rect", "xref": "x", "yref": "paper", "x0": chosen * d_head + 0.5,
+             "x1": (chosen + 1) * d_head + 0.5, "y0": 0, "y1": 1, "line": {"color": "#d62728", "width": 3}}
+        ] + [
+            {"type": "line", "xref": "x", "yref": "paper", "x0": h * d_head + 0.5, "x1": h * d_head + 0.5, "y0": 0,
+             "y1": 1, "line": {"color": "#555", "width": 1, "dash": "dot"}}
+            for h in range(1, n_heads)
+        ],
+    )  # fmt: skip
 
 
 def row_bars(weights_row: np.ndarray, tokens) -> go.Figure:
@@ -447,10 +600,13 @@ def weights_animation(frames: np.ndarray, steps, tokens, *, ms: int = 250) -> go
     """
     labels = token_labels(tokens)
     n = len(labels)
-    traces, layout = _heatmap_spec(
-        frames[-1], labels, labels, title="", zmin=0.0, zmax=1.0, signed=False, row_name="query",
-        col_name="key", value_name="weight", annotate=None, height=None,
+    z = _as_float(frames[-1])
+    annotate = n <= ANNOTATE_MAX
+    trace = _heatmap_trace(
+        z, labels, labels, zmin=0.0, zmax=1.0, signed=False, row_name="query", col_name="key",
+        value_name="weight", annotate=annotate,
     )  # fmt: skip
+    layout = {"height": _height(n, annotate), "margin": MARGIN, "xaxis": _xaxis(z, labels), "yaxis": _YAXIS}
     names = [str(s) for s in steps]
     still = {"frame": {"duration": 0, "redraw": True}, "mode": "immediate", "transition": {"duration": 0}}
     play = {"frame": {"duration": ms, "redraw": True}, "transition": {"duration": 0}, "fromcurrent": False}
@@ -469,7 +625,9 @@ def weights_animation(frames: np.ndarray, steps, tokens, *, ms: int = 250) -> go
         ],
     }  # fmt: skip
     return _figure(
-        traces, layout, frames=[{"data": [{"type": "heatmap", "z": f}], "name": name} for f, name in zip(frames, names)]
+        [trace],
+        layout,
+        frames=[{"data": [{"type": "heatmap", "z": f}], "name": name} for f, name in zip(frames, names)],
     )
 
 

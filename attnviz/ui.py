@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import streamlit as st
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
-from attnviz import bert, core, embeddings, linear, training
+from attnviz import bert, core, cross, embeddings, figures, linear, qkv, training
 from attnviz.embeddings import (
     KIND_LABELS,
     KINDS,
@@ -33,12 +34,13 @@ from attnviz.embeddings import (
 # One BLAS thread per process: the matrices here are small (at most 256 x 1536), where extra BLAS
 # threads cost more than they save, and on a 2-core laptop they fight torch's own threads (seen:
 # a 256 x 256 eigh taking 300 ms instead of 6 ms). Measured in benchmarks/.
-threadpool_limits(limits=1, user_api="blas")
+_BLAS = ThreadpoolController()  # finding the loaded BLAS libraries takes ~5 ms: once per process
+_BLAS.limit(limits=1, user_api="blas")
 
 
 def all_cores():
     """BLAS on every core, for the one large computation: MiniLM's 6-layer forward in NumPy."""
-    return threadpool_limits(limits=os.cpu_count(), user_api="blas")
+    return _BLAS.limit(limits=os.cpu_count(), user_api="blas")
 
 
 DEFAULT_SENTENCE = "hi how are you"
@@ -47,14 +49,23 @@ TITLE = "attnviz"
 
 # Session-state keys: the canonical value (survives page switches) and its widget's key.
 SENTENCE, EMBEDDING, SPECIAL, SCALE, TEMPERATURE = "sentence", "embedding", "special", "scale", "temperature"
-DEFAULTS = {SENTENCE: DEFAULT_SENTENCE, EMBEDDING: "static", SPECIAL: False, SCALE: "none", TEMPERATURE: 1.0}
-URL_KEYS = {SENTENCE: "s", EMBEDDING: "e", SPECIAL: "special", SCALE: "scale", TEMPERATURE: "t"}
+SENTENCE2 = "sentence2"  # the second sentence; empty means off
+DEFAULTS = {
+    SENTENCE: DEFAULT_SENTENCE,
+    SENTENCE2: "",
+    EMBEDDING: "static",
+    SPECIAL: False,
+    SCALE: "none",
+    TEMPERATURE: 1.0,
+}
+URL_KEYS = {SENTENCE: "s", SENTENCE2: "s2", EMBEDDING: "e", SPECIAL: "special", SCALE: "scale", TEMPERATURE: "t"}
 TEMPERATURE_STEP = 0.05
 PAGES = (  # (file, label, icon): the sidebar's own navigation, so the home page is called "Home"
     ("app.py", "Home", ":material/home:"),
     ("pages/1_Step_by_step.py", "Step by step", ":material/stairs:"),
     ("pages/2_Unparameterised_vs_learned.py", "Unparameterised vs learned", ":material/compare:"),
     ("pages/3_Geometry.py", "Geometry", ":material/scatter_plot:"),
+    ("pages/4_Query_key_value.py", "Query, key, value", ":material/key:"),
     ("pages/5_Train_attention.py", "Train attention", ":material/model_training:"),
     ("pages/6_Cost.py", "Cost of attention", ":material/speed:"),
 )
@@ -64,6 +75,7 @@ SCALE_LABELS = {"none": "none (the seed)", "sqrt-d": "1/√d (Transformer)"}
 @dataclass(frozen=True)
 class Settings:
     sentence: str
+    sentence2: str  # "" = one sentence only
     embedding: str  # one of KINDS: what the user asked for
     special: bool  # show [CLS] / [SEP]
     scale: str  # one of core.SCALES
@@ -141,7 +153,7 @@ def _from_url(key: str):
     default = DEFAULTS[key]
     if raw is None:
         return default
-    if key == SENTENCE:
+    if key in (SENTENCE, SENTENCE2):
         return raw
     if key == EMBEDDING:
         return raw if raw in KINDS else default
@@ -254,7 +266,8 @@ def flag(raw: str) -> bool:
 
 
 def _url_params() -> dict[str, str]:
-    return {URL_KEYS[key]: _to_url(key, st.session_state[key]) for key in DEFAULTS}
+    """The settings as URL parameters; an empty second sentence is left out (off)."""
+    return {URL_KEYS[k]: _to_url(k, st.session_state[k]) for k in DEFAULTS if k != SENTENCE2 or st.session_state[k]}
 
 
 def sidebar(page: str, extra: Mapping[str, Setting]) -> Settings:
@@ -281,6 +294,16 @@ def sidebar(page: str, extra: Mapping[str, Setting]) -> Settings:
             on_change=_keep,
             args=(SENTENCE,),
             help="Type a sentence and press Enter. Every page uses it; the URL keeps it for sharing.",
+        )
+        st.text_input(
+            "Second sentence",
+            key=_widget(SENTENCE2),
+            on_change=_keep,
+            args=(SENTENCE2,),
+            placeholder="optional: compare with a second sentence",
+            help="Every page then shows its main view for both sentences side by side, and the difference "
+            "where they share word pieces; the Query, key, value page shows cross-attention between them. "
+            "Leave it empty to switch it off.",
         )
         st.radio(
             "Embedding",
@@ -321,6 +344,8 @@ def sidebar(page: str, extra: Mapping[str, Setting]) -> Settings:
     _model_status()
     settings = Settings(**{k: st.session_state[k] for k in DEFAULTS})
     keep_in_url({**params, **{s.url: s.to_url(st.session_state[k]) for k, s in extra.items()}})
+    if URL_KEYS[SENTENCE2] not in params and URL_KEYS[SENTENCE2] in st.query_params:
+        del st.query_params[URL_KEYS[SENTENCE2]]
     return settings
 
 
@@ -332,6 +357,13 @@ def keep_in_url(params: Mapping[str, str | None]) -> None:
                 del st.query_params[name]
         elif st.query_params.get(name) != value:
             st.query_params[name] = value
+
+
+def layer_and_head(left, right, prefix: str) -> tuple[int, int]:
+    """A MiniLM head chosen with two number boxes (in the given columns), keyed `<prefix>_layer/_head`."""
+    layer = left.number_input("Layer", 0, 5, 0, key=f"{prefix}_layer", help="0 is the first of the model's 6 layers.")
+    head = right.number_input("Head", 0, 11, 0, key=f"{prefix}_head", help="Each layer has 12 heads of 32 features.")
+    return int(layer), int(head)
 
 
 def setup(title: str, extra: Mapping[str, Setting] | None = None) -> Settings:
@@ -368,24 +400,50 @@ def embed(text: str, kind: str, _model: MiniLM | None, model_ready: bool) -> Emb
     return embedder(kind, _model)(text)
 
 
+def seed_attention(text: str, settings: Settings, causal: bool) -> tuple[Embedded, Embedded, core.AttentionTrace]:
+    """(X as embedded, X as shown, the seed's attention on it), no messages; raises AttentionError for bad text."""
+    model = minilm()
+    emb = embed(text, settings.embedding, model, model is not None)
+    shown = emb if settings.special else emb.without_special()
+    mask = core.causal_mask(len(shown.tokens)) if causal else None
+    trace = core.self_attention(
+        shown.vectors, shown.tokens, scale=settings.scale, temperature=settings.temperature, mask=mask
+    )
+    return emb, shown, trace
+
+
 def attention(settings: Settings, *, causal: bool = False) -> tuple[Embedded, core.AttentionTrace]:
     """The seed's attention for the current settings (optionally GPT-style masked), or a clear
     message and stop."""
-    model = minilm()
     try:
-        emb = embed(settings.sentence, settings.embedding, model, model is not None)
-        shown = emb if settings.special else emb.without_special()
-        mask = core.causal_mask(len(shown.tokens)) if causal else None
-        trace = core.self_attention(
-            shown.vectors, shown.tokens, scale=settings.scale, temperature=settings.temperature, mask=mask
-        )
+        emb, shown, trace = seed_attention(settings.sentence, settings, causal)
     except core.AttentionError as e:
         st.info(md_escape(str(e)), icon=":material/edit:")
         st.stop()
     for notice in emb.notices:
         st.warning(md_escape(notice), icon=":material/content_cut:")
-    if model is None and settings.embedding != "toy":
+    if minilm() is None and settings.embedding != "toy":
         st.caption("Showing the toy 2-D embeddings until the MiniLM model is available.")
+    return shown, trace
+
+
+def second(settings: Settings) -> str | None:
+    """The second sentence, or None when it is off (empty or only spaces)."""
+    return settings.sentence2 if settings.sentence2.strip() else None
+
+
+def second_attention(settings: Settings, *, causal: bool = False) -> tuple[Embedded, core.AttentionTrace] | None:
+    """The seed's attention for the second sentence; None when it is off or unusable (with a message,
+    without stopping the page: the first sentence's views stay)."""
+    if (text := second(settings)) is None:
+        return None
+    try:
+        emb, shown, trace = seed_attention(text, settings, causal)
+    except core.AttentionError as e:
+        st.info("Second sentence: " + md_escape(str(e)), icon=":material/edit:")
+        return None
+    for notice in emb.notices:
+        st.warning("Second sentence: " + md_escape(notice), icon=":material/content_cut:")
     return shown, trace
 
 
@@ -396,12 +454,36 @@ def bert_weights(_model: MiniLM) -> bert.BertWeights:
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
-def learned(text: str, causal: bool, _model: MiniLM) -> tuple[Pieces, bert.BertTrace]:
-    """The NumPy forward pass (every layer, every head) for the text; shared, never mutated."""
+def learned(text: str, causal: bool, _model: MiniLM, layers: int | None = None) -> tuple[Pieces, bert.BertTrace]:
+    """The NumPy forward pass (every head of every layer, or of the first `layers`) for the text;
+    shared, never mutated."""
     pieces = _model.tokenize(text)
     mask = core.causal_mask(len(pieces.ids)) if causal else None
     with all_cores():
-        return pieces, bert.forward(bert_weights(_model), pieces.ids, pieces.tokens, mask=mask)
+        return pieces, bert.forward(bert_weights(_model), pieces.ids, pieces.tokens, mask=mask, layers=layers)
+
+
+def learned_text(
+    text: str, _model: MiniLM, *, layers: int | None = None, which: str = ""
+) -> tuple[Pieces, bert.BertTrace] | None:
+    """`learned` for a typed text, with its notices shown; None (and a message) when the text is unusable.
+
+    which: "" for the sentence, "Second sentence: " for the second, put before each message.
+    """
+    try:
+        pieces, full = learned(text, False, _model, layers)
+    except core.AttentionError as e:
+        st.info(which + md_escape(str(e)), icon=":material/edit:")
+        return None
+    for notice in pieces.notices:
+        st.warning(which + md_escape(notice), icon=":material/content_cut:")
+    return pieces, full
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def random_layer(layer: int, seed: int, _model: MiniLM) -> bert.LayerWeights:
+    """MiniLM's layer with random W_q, W_k, W_v (seeded, so a shared link re-rolls the same ones)."""
+    return qkv.randomised(bert_weights(_model).layers[layer], np.random.default_rng(seed))
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -418,6 +500,48 @@ def model_check(text: str, _model: MiniLM) -> tuple[float, float]:
 def favor_errors(x, exact, ms: tuple[int, ...], factor: float, orthogonal: bool, causal: bool) -> dict:
     """linear.error_curve, cached: the same sentence and settings are not approximated again."""
     return linear.error_curve(x, exact, ms, factor=factor, orthogonal=orthogonal, causal=causal)
+
+
+# --- two sentences ---------------------------------------------------------------------------
+
+
+def compare(key: str, a: tuple[tuple[str, ...], np.ndarray], b: tuple[tuple[str, ...], np.ndarray], *, what: str):
+    """Two sentences' attention side by side, W_B − W_A where they share word pieces, and one shared
+    word's favourite keys in each.  a, b: (tokens, weights [n, n]); what: the view, for the captions."""
+    (ta, wa), (tb, wb) = a, b
+    st.header("Two sentences side by side")
+    left, right = st.columns(2)
+    for box, name, tokens, w, side in (
+        (left, "A, the sentence", ta, wa, "a"),
+        (right, "B, the second sentence", tb, wb, "b"),
+    ):
+        with box:
+            st.markdown(f"**{name}**")
+            st.plotly_chart(figures.weights_heatmap(w, tokens), key=f"{key}_{side}")
+    st.caption(f"{what} for each sentence, rows as queries and columns as keys; each row adds up to 1.")
+    shared = cross.shared_pieces(ta, tb)
+    if not len(shared):
+        st.info("The two sentences share no word pieces, so there is no difference to show.", icon=":material/info:")
+        return
+    diff = cross.shared_difference(wa, wb, shared)  # [k, k]
+    labels = figures.token_labels(shared.tokens)
+    st.subheader("Where they share word pieces: B − A")
+    st.plotly_chart(figures.heatmap(diff, labels, labels, signed=True, value_name="W_B − W_A"), key=f"{key}_diff")
+    st.caption(
+        f"The {len(shared)} pieces the two sentences share, paired in reading order: red where B gives the pair "
+        "more weight than A, blue where less (weights on pieces only one sentence has are left out)."
+    )
+    plain = figures.unique_labels(shared.tokens)
+    i = plain.index(st.selectbox("Follow one shared word", plain, index=cross.most_changed(diff), key=f"{key}_word"))
+    word = md_escape(shared.tokens[i])
+
+    def favourites(row, tokens):
+        return ", ".join(f"“{md_escape(t)}” {v:.3f}" for t, v in cross.top_keys(row, figures.unique_labels(tokens)))
+
+    st.markdown(
+        f"“{word}” attends most to {favourites(wa[shared.a[i]], ta)} in A, "
+        f"and to {favourites(wb[shared.b[i]], tb)} in B."
+    )
 
 
 # --- text that came from the user ------------------------------------------------------------

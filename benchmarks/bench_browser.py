@@ -220,7 +220,7 @@ def timed(case: Case, ctx) -> float:
     want = labels_for(case, text, ctx)
     assert len(want) == case.n, (case.name, len(want))
     page = case.page
-    box = page.get_by_role("textbox", name="Sentence")
+    box = page.get_by_role("textbox", name="Sentence", exact=True)
     box.fill(text)
     sel = lambda key: f".st-key-{key} .js-plotly-plot"  # noqa: E731
     page.evaluate(ARM_JS, [sel(case.key), want, {name: sel(key) for name, key in case.marks.items()}])

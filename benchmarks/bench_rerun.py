@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/bench_rerun.py [--reps 20] [--warmup 3] [--only step] [--profile step-128]
 
 Cases: the step page after a new sentence, the learned page after switching layer/head, the
-geometry page after moving the temperature slider, each against the minimal app at the same n.
+geometry page after moving the temperature slider, the Query, key, value page after a new sentence,
+each against the minimal app at the same n.
 
 Each case is an AppTest kept alive for the whole run. Before every timed rerun the case makes a
 change never seen before (a new sentence, ...), so no st.cache_data entry can hide the work; then
@@ -49,6 +50,7 @@ MINIMAL_APP = ROOT / "benchmarks" / "minimal_app.py"
 STEP_PAGE = "pages/1_Step_by_step.py"
 LEARNED_PAGE = "pages/2_Unparameterised_vs_learned.py"
 GEOMETRY_PAGE = "pages/3_Geometry.py"
+QKV_PAGE = "pages/4_Query_key_value.py"
 OUT = ROOT / "benchmarks" / "out"
 TIMEOUT = 120.0
 
@@ -136,6 +138,18 @@ def check_minimal(n: int) -> Callable[[AppTest, Context], None]:
     return check
 
 
+def check_qkv(n: int) -> Callable[[AppTest, Context], None]:
+    def check(at: AppTest, ctx: Context) -> None:
+        _no_exception(at)
+        assert any(f"{n + 2} word pieces, [CLS] and [SEP] included" in c.value for c in at.caption), "pieces"
+        spec = next(c.proto.spec for c in at.get("plotly_chart") if c.proto.id.endswith("-qkv_scores"))
+        last = ctx.pieces(ctx.last[id(at)])[-1]
+        assert f'"{last}' in spec, "the new sentence's pieces are not in S and W"
+        assert any(c.proto.id.endswith("-qkv_follow") for c in at.get("plotly_chart")), "the walk stops early"
+
+    return check
+
+
 def switch_head(n: int) -> Callable[[AppTest, Context], None]:
     """On the learned page (sentence of n pieces, set once): choose the next (layer, head)."""
 
@@ -212,6 +226,7 @@ def cases() -> list[Case]:
                 f"geometry-{n}", REAL_APP, GEOMETRY_PAGE, n, move_temperature(n), check_geometry(n), f"minimal-{n}", 3.0
             )
         )
+        out.append(Case(f"qkv-{n}", REAL_APP, QKV_PAGE, n, set_sentence(n), check_qkv(n), f"minimal-{n}", 3.0))
     return out
 
 

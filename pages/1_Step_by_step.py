@@ -49,6 +49,8 @@ with weights_box:
                 "dividing by the row sum would then give negative weights (or explode when the sum is near 0). "
                 "The exponential makes every score positive first and keeps their order."
             )
+    if (pair := ui.second_attention(settings)) is not None:
+        ui.compare("step_pair", (tokens, trace.weights), (pair[1].tokens, pair[1].weights), what="W")
 
 # --- 0. tokens --------------------------------------------------------------------------------
 with words:

@@ -23,8 +23,7 @@ source = c1.radio(
     horizontal=True,
     key="learned_source",
 )
-layer = c2.number_input("Layer", 0, 5, 0, key="learned_layer", help="0 is the first of the model's 6 layers.")
-head = c3.number_input("Head", 0, 11, 0, key="learned_head", help="Each layer has 12 heads of 32 features.")
+layer, head = ui.layer_and_head(c2, c3, "learned")
 causal = c4.toggle(
     "Causal mask",
     key="learned_causal",
@@ -191,6 +190,24 @@ else:
             key="neuron_weights",
         )  # fmt: skip
         st.caption("The softmax of that column: this query's row of the head's W ([CLS]/[SEP] included here).")
+
+if ui.second(settings) is not None and (
+    learned_b := ui.learned_text(settings.sentence2, model, which="Second sentence: ")
+):
+    pieces_b, full_b = ui.learned(settings.sentence2, causal, model)  # with the same mask as the first
+    if source == "random":  # the same seed draws the same matrices
+        trace_b = heads.random_head(
+            full_b.hidden[layer], layer_trace.q.shape[-1], np.random.default_rng(seed), mask=full_b.layers[layer].mask
+        )
+    else:
+        trace_b = full_b.layers[layer]
+    right_b = heads.visible(trace_b.weights[right_head], pieces_b.special, settings.special)
+    ui.compare(
+        "learned_pair",
+        (tokens, right),
+        (pieces_b.shown_tokens(settings.special), right_b),
+        what=right_name.capitalize(),
+    )
 
 st.divider()
 if causal:

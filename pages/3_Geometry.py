@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from attnviz import figures, geometry, heads, ui
+from attnviz import cross, figures, geometry, heads, ui
 
 STEPS = 20
 
@@ -27,8 +27,7 @@ source = c1.radio(
     help="A learned head averages its value vectors V = H W_v + b_v (32 numbers each) instead of X.",
 )
 if source == "learned" and model is not None:
-    layer = c2.number_input("Layer", 0, 5, 0, key="geo_layer")
-    head = c3.number_input("Head", 0, 11, 0, key="geo_head")
+    layer, head = ui.layer_and_head(c2, c3, "geo")
     pieces, full = ui.learned(settings.sentence, False, model)
     tokens = pieces.shown_tokens(settings.special)
     x = full.layers[layer].v[head][pieces.shown(settings.special)].astype(np.float64)  # [n, 32] value vectors
@@ -89,6 +88,63 @@ st.caption(
     + (" …" if n > 8 else "")
     + ". Low temperature: each word mostly keeps itself; high temperature: everything moves to the mean."
 )
+
+# --- two sentences ---------------------------------------------------------------------------
+if source == "learned" and model is not None:
+    if ui.second(settings) and (learned_b := ui.learned_text(settings.sentence2, model, which="Second sentence: ")):
+        pieces_b, full_b = learned_b
+        keep_b = pieces_b.shown(settings.special)
+        second = (
+            pieces_b.shown_tokens(settings.special),
+            full_b.layers[layer].v[head][keep_b].astype(np.float64),  # [n_B, 32]
+            heads.visible(full_b.layers[layer].weights[head], pieces_b.special, settings.special).astype(np.float64),
+        )
+    else:
+        second = None
+else:
+    second = None if (pair := ui.second_attention(settings)) is None else (pair[1].tokens, pair[1].x, pair[1].weights)
+if second is not None:
+    tokens_b, xb, wb = second
+    if how == "pca":  # each sentence in its own best plane
+        xb = geometry.in_own_span(xb)
+        plane_b = geometry.fit_pca(np.vstack([xb, wb @ xb]))
+    else:
+        plane_b = plane
+    yb = wb @ xb  # [n_B, d]
+    st.header("Two sentences side by side")
+    left, right = st.columns(2)
+    for box, name, args, key in (
+        (left, "A, the sentence", (plane(x), plane(y), w, tokens), "geo_pair_a"),
+        (right, "B, the second sentence", (plane_b(xb), plane_b(yb), wb, tokens_b), "geo_pair_b"),
+    ):
+        with box:
+            st.markdown(f"**{name}**")
+            st.plotly_chart(figures.geometry(*args, axes=(plane if box is left else plane_b).axes), key=key)
+    st.caption(
+        f"Both sentences' vectors before ({before_name}) and after ({after_name}) attention, each in "
+        + ("its own PCA plane." if how == "pca" else "the same plane.")
+    )
+    shared = cross.shared_pieces(tokens, tokens_b)
+    if len(shared):
+        moved_a, moved_b = dist[shared.a], geometry.moved(xb, yb)[shared.b]
+        st.plotly_chart(
+            figures.heatmap(
+                np.stack([moved_a, moved_b, moved_b - moved_a], axis=1),
+                figures.token_labels(shared.tokens),
+                ["A", "B", "B − A"],
+                signed=True,
+                row_name="piece",
+                col_name="sentence",
+                value_name="distance moved",
+            ),
+            key="geo_pair_moved",
+        )
+        st.caption(
+            f"How far each of the {len(shared)} shared pieces moved in the full {d}-dimensional space, in A and in B, "
+            "and the difference: red where it moved further in B."
+        )
+    else:
+        st.info("The two sentences share no word pieces, so there is no difference to show.", icon=":material/info:")
 
 # --- repeated attention ---------------------------------------------------------------------
 st.header("Apply the same attention again and again")

@@ -53,7 +53,8 @@ def test_app_starts_without_the_model_package():
         from streamlit.testing.v1 import AppTest
         from attnviz import ui
         ui.model_future().exception()  # wait for the (failing) load
-        for page in (None, "pages/1_Step_by_step.py", "pages/2_Unparameterised_vs_learned.py", "pages/3_Geometry.py"):
+        for page in (None, "pages/1_Step_by_step.py", "pages/2_Unparameterised_vs_learned.py", "pages/3_Geometry.py",
+                     "pages/4_Query_key_value.py", "pages/5_Train_attention.py", "pages/6_Cost.py"):
             at = AppTest.from_file({str(ROOT / "app.py")!r}, default_timeout=60)
             at.query_params["s"] = "hi how are you"
             at.run()

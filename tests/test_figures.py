@@ -73,7 +73,35 @@ def test_every_figure_passes_plotlys_validation(monkeypatch):
         figures.distance_chart({"mean": np.arange(21.0)[::-1], "max": np.arange(21.0)[::-1]}),
         figures.loss_curve(np.linspace(2.8, 0.1, 50), steps=400),
         figures.weights_animation(np.stack([w, w.T / w.T.sum(1, keepdims=True)]), [0, 10], tokens),
+        figures.cross_heatmap(w[:3], tokens[:3], tokens),
+        figures.qkv(*rng.normal(size=(3, 5, 32)), tokens, query=2),
+        figures.scores_and_weights(rng.normal(size=(5, 5)), w, tokens, d_head=32),
+        figures.query_walk(*rng.normal(size=(2, 5)), w[0], rng.normal(size=(5, 32)), tokens, d_head=32),
+        figures.heads_side_by_side(rng.normal(size=(5, 384)), tokens, n_heads=12, chosen=3),
+        figures.cost_chart([16, 32], [1e-4, 4e-4], [2e-4, 3e-4], flops_line=[1e-5, 4e-5], slopes=(2.0, 0.6)),
+        figures.memory_chart([16, 10**6], [2048, 8e12], [100, 1e6], {"a laptop": 1.7e10}),
+        figures.error_chart([16, 64], {"mean |Δ|": [0.1, 0.05]}),
     ]
     for fig in built:
         assert isinstance(fig, go.Figure) and fig.data
         go.Figure(fig.to_dict())  # raises on any property Plotly does not know
+
+
+def test_query_walk_ends_with_the_sum():
+    rng = np.random.default_rng(1)
+    w, v = core.softmax(rng.normal(size=4)), rng.normal(size=(4, 32))
+    fig = figures.query_walk(rng.normal(size=4), rng.normal(size=4), w, v, ["a", "b", "c", "d"], d_head=32)
+    scores, weights, terms = (np.asarray(t.z, dtype=float) for t in fig.data)
+    assert list(fig.data[2].y) == ["a", "b", "c", "d", "= z (the sum)"]
+    np.testing.assert_allclose(terms[:4], w[:, None] * v, rtol=1e-6)
+    np.testing.assert_allclose(terms[4], w @ v, rtol=1e-5)
+    np.testing.assert_allclose(weights[:4, 0], w)
+    assert np.isnan(weights[4, 0]) and np.isnan(scores[4]).all()
+
+
+def test_panels_share_rows_and_keep_their_scales():
+    fig = figures.scores_and_weights(np.array([[2.0, -1.0], [0.0, 1.0]]), np.eye(2), ["a", "b"], d_head=32)
+    s, w = fig.data
+    assert (s.zmin, s.zmax) == (-2.0, 2.0) and (w.zmin, w.zmax) == (0.0, 1.0)
+    assert s.xaxis == "x" and w.xaxis == "x2" and s.yaxis == w.yaxis == "y"
+    assert fig.layout.xaxis.domain[1] < fig.layout.xaxis2.domain[0]

@@ -41,6 +41,8 @@ PAGES = [
     ("pages/1_Step_by_step.py", "step_weights"),
     ("pages/2_Unparameterised_vs_learned.py", "learned_right"),
     ("pages/3_Geometry.py", None),
+    ("pages/4_Query_key_value.py", None),
+    ("pages/6_Cost.py", "cost_approx"),  # FAVOR+'s matrix: rows sum to 1 too
 ]
 
 

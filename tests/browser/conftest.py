@@ -344,7 +344,7 @@ class App:
 
     # the sidebar
     def sentence_box(self):
-        return self.page.get_by_role("textbox", name="Sentence")
+        return self.page.get_by_role("textbox", name="Sentence", exact=True)
 
     def type_sentence(self, text: str) -> None:
         box = self.sentence_box()
