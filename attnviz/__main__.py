@@ -270,19 +270,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.cross is not None:
         return run_cross(args)
     if args.layer is not None:
-        try:
-            out = learned_head(args)
-        except (core.AttentionError, ModelUnavailable) as e:
-            print(f"attnviz: {e}", file=sys.stderr)
-            return 2
-        for notice in out.pop("notices"):
-            print(f"attnviz: {notice}", file=sys.stderr)
-        if args.json:
-            print(json.dumps(out, ensure_ascii=False))
-        else:
-            print(f"MiniLM layer {args.layer}, head {args.head}: W = softmax(Q Kᵀ / √d_head) by rows")
-            print(weights_table(tuple(out["tokens"]), np.asarray(out["weights"])))
-        return 0
+        return report(
+            args,
+            learned_head,
+            f"MiniLM layer {args.layer}, head {args.head}: W = softmax(Q Kᵀ / √d_head) by rows",
+            lambda out: weights_table(tuple(out["tokens"]), np.asarray(out["weights"])),
+        )
     try:
         emb = embed(args.sentence, args.embedding)
         if args.no_special:
