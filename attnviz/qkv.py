@@ -22,8 +22,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from attnviz import bert
-from attnviz.core import AttentionError, HeadsTrace, multi_head_attention
+from attnviz import bert, training
+from attnviz.core import AttentionError, HeadsTrace, causal_mask, multi_head_attention
 from attnviz.heads import ScoreBreakdown, breakdown
 
 
@@ -44,6 +44,8 @@ class HeadSource:
     n_heads: int = 1
     head: int = 0  # which of the layer's heads this is
     eps: float = 1e-12  # the layer's LayerNorm epsilon
+    mask: np.ndarray | None = None  # [n, n] bool, True = may attend (a causal head); None = every pair
+    readout: np.ndarray | None = None  # [d_head, vocabulary] W_out of a trained tiny model, if that is what follows
 
     @property
     def d_head(self) -> int:
@@ -91,6 +93,21 @@ def minilm_source(
     return layer_source(name, trace.tokens, trace.hidden[layer], lw, n_heads=w.n_heads, head=head, eps=w.eps)
 
 
+def trained_source(trainer: training.Trainer) -> HeadSource:
+    """The layer trained on the Train page, on its probe sequence: H is the one-hot X (letter | position),
+    no biases, one head, its causal mask if the task has one, and W_out after it."""
+    p, probe = trainer.params, trainer.probe
+    n, zero = len(probe), np.zeros(trainer.config.d_head)
+    return HeadSource(
+        name=f"the layer trained on {trainer.config.task} ({trainer.step} steps)",
+        tokens=tuple(training.labels(probe)),
+        h=training.one_hot(probe),
+        w_q=p["W_q"], b_q=zero, w_k=p["W_k"], b_k=zero, w_v=p["W_v"], b_v=zero,
+        mask=causal_mask(n) if trainer.task.causal else None,
+        readout=p["W_out"],
+    )  # fmt: skip
+
+
 def randomised(lw: bert.LayerWeights, rng: np.random.Generator) -> bert.LayerWeights:
     """The layer with random W_q, W_k, W_v for every head (zero biases); W_o, norms and MLP as trained.
 
@@ -116,9 +133,10 @@ def head_trace(src: HeadSource, *, context: HeadSource | None = None, keep=None,
     keep = np.ones(len(src.tokens), bool) if keep is None else np.asarray(keep, dtype=bool)
     keep_context = np.ones(len(ctx.tokens), bool) if keep_context is None else np.asarray(keep_context, dtype=bool)
     tokens = [t for t, k in zip(src.tokens, keep) if k]
+    mask = None if src.mask is None or context is not None else src.mask[keep][:, keep_context]
     return multi_head_attention(
         src.h[keep], src.w_q, src.b_q, src.w_k, src.b_k, src.w_v, src.b_v,
-        n_heads=1, tokens=tokens, context=ctx.h[keep_context],
+        n_heads=1, tokens=tokens, context=ctx.h[keep_context], mask=mask,
     )  # fmt: skip
 
 

@@ -141,6 +141,11 @@ def check_length(length: int) -> int:
     return int(length)
 
 
+def labels(tokens: np.ndarray) -> list[str]:
+    """Axis labels for a letter sequence: position:letter ("0:g", "1:d", …), unique and readable."""
+    return [f"{i}:{VOCAB[t]}" for i, t in enumerate(tokens)]
+
+
 def probe(task: Task, length: int, seed: int) -> np.ndarray:
     """The fixed sequence the pages and the CLI show W on: the task's first draw with this seed.  -> [n]"""
     return task.sample(np.random.default_rng(seed), 1, length)[0][0]

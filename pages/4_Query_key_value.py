@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from attnviz import core, cross, figures, heads, qkv, ui
+from attnviz import core, cross, figures, heads, qkv, training, ui
 
 settings = ui.setup("Query, key, value")
 st.title("Query, key, value, step by step")
@@ -13,60 +13,88 @@ st.caption(
     "all-MiniLM-L6-v2, every number recomputed in NumPy."
 )
 model = ui.minilm()
-if model is None:
-    st.info(
-        "This page needs the MiniLM model, which is not available yet; see the sidebar.",
-        icon=":material/hourglass_top:",
-    )
-    st.stop()
+run = st.session_state.get("train_run")  # a layer trained on the Train page, if this session has one
+SOURCES = {"minilm": "Learned (MiniLM)", "random": "Random W_q, W_k, W_v"}
+if run is not None:
+    SOURCES["trained"] = "Trained on the Train page"
 
 PARTS = ("The head: H → Z (1–5)", "Its layer: Z → next H (6–9)")
 c1, c2, c3, c4 = st.columns([2, 1, 1, 3])
 source = c1.radio(
     "Head",
-    ("minilm", "random"),
-    format_func={"minilm": "Learned (MiniLM)", "random": "Random W_q, W_k, W_v"}.get,
+    tuple(SOURCES),
+    format_func=SOURCES.get,
     horizontal=True,
     key="qkv_source",
-    help="Random: the same layer with random projections (same shapes, nothing learned).",
+    help="Random: the same layer with random projections (same shapes, nothing learned). Trained: the tiny "
+    "layer you trained on the Train attention page, on its letter sequence.",
 )
-layer, head = ui.layer_and_head(c2, c3, "qkv")
-
+trained = source == "trained"
+if not trained and model is None:
+    st.info(
+        "This page needs the MiniLM model, which is not available yet; see the sidebar.",
+        icon=":material/hourglass_top:",
+    )
+    st.stop()
+layer, head = (0, 0) if trained else ui.layer_and_head(c2, c3, "qkv")
 part = c4.segmented_control("Show", PARTS, default=PARTS[0], key="qkv_part") or PARTS[0]
 
-learned_a = ui.learned_text(settings.sentence, model, layers=layer)  # H = the input to `layer`
-if learned_a is None:
-    st.stop()
-pieces, full = learned_a
-weights = ui.bert_weights(model)
-projections = None
-if source == "random":
-    seed = st.session_state.setdefault("qkv_seed", 0)
-    if c1.button("Re-roll the random matrices", key="qkv_reroll"):
-        seed = st.session_state["qkv_seed"] = seed + 1
-    projections = ui.random_layer(layer, seed, model)
-src = qkv.minilm_source(weights, full, layer, head, projections=projections)
+if trained:
+    src = qkv.trained_source(run.trainer)
+else:
+    learned_a = ui.learned_text(settings.sentence, model, layers=layer)  # H = the input to `layer`
+    if learned_a is None:
+        st.stop()
+    pieces, full = learned_a
+    weights = ui.bert_weights(model)
+    projections = None
+    if source == "random":
+        seed = st.session_state.setdefault("qkv_seed", 0)
+        if c1.button("Re-roll the random matrices", key="qkv_reroll"):
+            seed = st.session_state["qkv_seed"] = seed + 1
+        projections = ui.random_layer(layer, seed, model)
+    src = qkv.minilm_source(weights, full, layer, head, projections=projections)
 title = src.name[0].upper() + src.name[1:]  # "MiniLM layer 2, head 3" as a heading
-labels = figures.unique_labels(pieces.tokens)
+labels = figures.unique_labels(src.tokens)
 query = labels.index(c4.selectbox("Follow one query word", labels, index=min(1, len(labels) - 1), key="qkv_query"))
-qname = ui.latex_text(pieces.tokens[query])
+qname = ui.latex_text(src.tokens[query])
 tokens, n, dh, d = src.tokens, len(src.tokens), src.d_head, src.h.shape[1]
-trace = qkv.head_trace(src)  # one head: q, k, v [1, n, 32], weights [1, n, n]
-st.latex(
-    r"\begin{aligned}&H \to Q, K, V = H W_{q,k,v} + b_{q,k,v} \to S = \tfrac{QK^\top}{\sqrt{32}}"
-    r"\to W = \operatorname{softmax}(S) \to Z = WV \\"
-    r"&\to [Z_0|\cdots|Z_{11}]\,W_o + b_o \to H' = \operatorname{LN}(H + \cdot\,)"
-    r"\to \operatorname{LN}(H' + \operatorname{MLP}(H')) = H_\text{next}\end{aligned}"
-)
-st.caption(
-    f"The pipeline of {ui.md_escape(src.name)}. {n} word pieces, [CLS] and [SEP] included: the model reads them "
-    "and they take weight, so hiding them here would break the sums."
-)
+trace = qkv.head_trace(src)  # one head: q, k, v [1, n, d_head], weights [1, n, n]
+if trained:
+    st.latex(
+        r"X \to Q, K, V = X W_{q,k,v} \to S = \tfrac{QK^\top}{\sqrt{d_{head}}}"
+        r"\to W = \operatorname{softmax}(S) \to Z = WV \to \text{logits} = Z\,W_{out}"
+    )
+    st.caption(
+        f"The pipeline of {ui.md_escape(src.name)}, on the sequence the Train page shows ({n} letters, labelled "
+        "position:letter): one head, no biases, no layer around it, then a readout to one letter per position."
+        + (
+            " Its task is causal, so each row may only look at itself and earlier positions."
+            if src.mask is not None
+            else ""
+        )
+    )
+else:
+    st.latex(
+        r"\begin{aligned}&H \to Q, K, V = H W_{q,k,v} + b_{q,k,v} \to S = \tfrac{QK^\top}{\sqrt{32}}"
+        r"\to W = \operatorname{softmax}(S) \to Z = WV \\"
+        r"&\to [Z_0|\cdots|Z_{11}]\,W_o + b_o \to H' = \operatorname{LN}(H + \cdot\,)"
+        r"\to \operatorname{LN}(H' + \operatorname{MLP}(H')) = H_\text{next}\end{aligned}"
+    )
+    st.caption(
+        f"The pipeline of {ui.md_escape(src.name)}. {n} word pieces, [CLS] and [SEP] included: the model reads them "
+        "and they take weight, so hiding them here would break the sums."
+    )
 
 if part == PARTS[0]:
     # --- 1. H --------------------------------------------------------------------------------
-    st.header(f"1 · H, the input to layer {layer}")
-    if layer == 0:
+    st.header("1 · X, the input" if trained else f"1 · H, the input to layer {layer}")
+    if trained:
+        st.latex(
+            rf"X = [\,\mathrm{{onehot}}(\text{{letter}}) \mid \mathrm{{onehot}}(\text{{position}})\,] \in \mathbb{{R}}^{{{n} \times {d}}}"
+        )
+        where = "a one for the letter and a one for the position, zeros elsewhere"
+    elif layer == 0:
         st.latex(
             r"H = \operatorname{LayerNorm}\left(E_\text{word} + E_\text{position} + E_\text{segment}\right)"
             rf"\in \mathbb{{R}}^{{{n} \times {d}}}"
@@ -75,8 +103,13 @@ if part == PARTS[0]:
     else:
         st.latex(rf"H = \text{{output of layer {layer - 1}}} \in \mathbb{{R}}^{{{n} \times {d}}}")
         where = f"what layer {layer - 1} handed on: every piece already mixed with its context {layer} time(s)"
-    st.plotly_chart(figures.vectors_heatmap(src.h, tokens, value_name="h"), key="qkv_h")
-    st.caption(f"One row per word piece, {d} features each: {where}.")
+    if trained:
+        names = training.feature_names(n)
+        st.plotly_chart(figures.heatmap(src.h, figures.token_labels(tokens), list(names), row_name="position",
+                                        col_name="feature", value_name="x", annotate=False), key="qkv_h")  # fmt: skip
+    else:
+        st.plotly_chart(figures.vectors_heatmap(src.h, tokens, value_name="h"), key="qkv_h")
+    st.caption(f"One row per {'position' if trained else 'word piece'}, {d} features each: {where}.")
 
     # --- 2. Q, K, V --------------------------------------------------------------------------
     st.header("2 · Queries, keys and values")
@@ -130,6 +163,24 @@ if part == PARTS[0]:
     )
 else:
     walk = qkv.layer_walk(src)
+    if src.readout is not None:
+        logits = trace.output[0] @ src.readout  # [n, vocabulary]
+        st.header("6 · Readout: one letter per position")
+        st.latex(r"\text{logits} = Z\,W_{out},\qquad \text{answer}_i = \arg\max_c\; \text{logits}_{ic}")
+        st.plotly_chart(
+            figures.heatmap(logits, figures.token_labels(tokens), list(training.VOCAB), signed=True,
+                            row_name="position", col_name="letter", value_name="logit", annotate=False),
+            key="qkv_readout",
+        )  # fmt: skip
+        answers = "".join(training.VOCAB[c] for c in np.argmax(logits, axis=1))
+        keys = run.trainer.task.keys(run.trainer.probe)
+        wanted = "".join(training.VOCAB[run.trainer.probe[k]] if k >= 0 else "·" for k in keys)
+        st.caption(
+            f"This layer has no W_o, residual or feed-forward part: its Z goes straight to a score for each of the "
+            f"{len(training.VOCAB)} letters. Reading the largest score per row gives “{answers}”; the task wants "
+            f"“{wanted}” (· where a position has no answer)."
+        )
+        st.stop()
     if walk is None:
         st.info("This head has no layer around it: the walk ends at Z.", icon=":material/info:")
         st.stop()
@@ -163,6 +214,8 @@ else:
     )
 
 # --- two sentences ---------------------------------------------------------------------------
+if trained:
+    st.stop()  # the trained layer reads letter sequences, not the sentences in the sidebar
 if ui.second(settings) is None:
     st.divider()
     st.caption(

@@ -152,7 +152,7 @@ def training_view() -> None:
         if trainer.done or run.error:
             run.running = False
             st.rerun(scope="app")
-    labels = [f"{i}:{training.VOCAB[t]}" for i, t in enumerate(trainer.probe)]  # position:letter
+    labels = training.labels(trainer.probe)
     if run is None:
         st.info("Press Train. Below: the layer before training, with random weights.", icon=":material/play_arrow:")
     elif run.running:

@@ -177,3 +177,30 @@ def test_page_keeps_the_sidebar_sentence():
     assert at.sidebar.text_input(key="_w_sentence").value == "my own sentence"
     at.sidebar.text_input(key="_w_sentence").set_value("<img src=x onerror=alert(1)>").run()
     assert not at.exception
+
+
+def test_the_trained_layer_walks_through_the_query_key_value_page():
+    """Issue 9's page takes the layer trained here as a head source: X, Q, K, V, S, W, Z, then the readout."""
+    at = app(task="previous-token", seed="2", live="0")
+    train(at)
+    trainer = at.session_state["train_run"].trainer
+    at.switch_page("pages/4_Query_key_value.py").run()
+    at.radio(key="qkv_source").set_value("trained").run()
+    assert not at.exception
+    x = training.one_hot(trainer.probe)
+    p = trainer.params
+    h, rows, _ = heatmap(at, "qkv_h")
+    assert rows == training.labels(trainer.probe)
+    np.testing.assert_array_equal(h, x)
+    spec = figure(at, "qkv_scores")["data"]
+    s = (x @ p["W_q"]) @ (x @ p["W_k"]).T / np.sqrt(trainer.config.d_head)
+    np.testing.assert_allclose(decode(spec[0]["z"]).astype(float), s, atol=1e-9)  # S (before the causal mask)
+    w = decode(spec[1]["z"]).astype(float)
+    np.testing.assert_allclose(w, trainer.checkpoints[-1].weights, atol=1e-12)  # the W the Train page showed
+    assert np.all(np.triu(w, k=1) == 0)
+    at.get("button_group")[0].set_value("Its layer: Z → next H (6–9)").run()
+    logits, _, letters = heatmap(at, "qkv_readout")
+    assert letters == list(training.VOCAB)
+    np.testing.assert_allclose(logits, w @ x @ p["W_v"] @ p["W_out"], atol=1e-9)
+    answers = "".join(training.VOCAB[c] for c in np.argmax(logits, axis=1))
+    assert f"gives “{answers}”" in at.caption[-1].value
