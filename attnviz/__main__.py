@@ -37,9 +37,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="cross-attention: queries from the sentence, keys and values from B "
         '(prints {"queries", "keys", "scores", "weights"}, nA x nB)',
     )
+    p.add_argument(
+        "--features",
+        type=int,
+        metavar="M",
+        help='linear attention (FAVOR+) with M random features: adds "approx_weights", the n x n matrix it implies',
+    )
+    p.add_argument("--seed", type=int, default=0, help="the random features' seed, with --features (default 0)")
+    p.add_argument("--gaussian", action="store_true", help="plain Gaussian features instead of orthogonal ones")
     args = p.parse_args(argv)
     if (args.layer is None) != (args.head is None):
         p.error("--layer and --head go together")
+    if args.features is not None and (args.layer is not None or args.cross is not None):
+        p.error("--features goes with the unparameterised self-attention (not --layer/--head or --cross)")
+    if args.features is not None and not 1 <= args.features <= 65536:
+        p.error(f"--features must be a whole number from 1 to 65536, not {args.features}")
     return args
 
 
@@ -286,6 +298,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for notice in emb.notices:
         print(f"attnviz: {notice}", file=sys.stderr)
+    approx = None
+    if args.features is not None:
+        from attnviz import linear
+
+        factor = trace.scale / trace.temperature
+        approx = linear.approximate_weights(
+            trace.x, args.features, args.seed, factor=factor, orthogonal=not args.gaussian
+        )
     if args.json:
         out = {
             "tokens": list(trace.tokens),
@@ -293,10 +313,16 @@ def main(argv: list[str] | None = None) -> int:
             "weights": trace.weights.tolist(),
             "output": trace.output.tolist(),
         }
+        if approx is not None:
+            out["approx_weights"] = approx.tolist()
         print(json.dumps(out, ensure_ascii=False))
     else:
         print(f"W = softmax(s·X Xᵀ / T) by rows, s = {trace.scale:.4g}, T = {trace.temperature:g}, {emb.source}")
         print(weights_table(trace.tokens, trace.weights))
+        if approx is not None:
+            delta = np.abs(approx - trace.weights)
+            print(f"FAVOR+ with m = {args.features} random features (seed {args.seed}): mean |Δ| {delta.mean():.2e}")
+            print(weights_table(trace.tokens, approx))
     return 0
 
 

@@ -117,3 +117,28 @@ def test_cli_cost_summary_and_bad_numbers():
     for args in (["--max-n", "8"], ["--d", "0"], ["--features", "x"]):
         bad = cli("cost", *args)
         assert bad.returncode == 2 and bad.stdout == "" and "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize(("scale", "t"), [("none", "1.0"), ("sqrt-d", "0.1")])
+def test_cli_features_add_the_implied_matrix(minilm, scale, t):
+    text = "The trophy didn't fit in the suitcase because it was too big"
+    r = cli(text, "--json", "--features", "512", "--seed", "9", "--scale", scale, "--temperature", t)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert set(out) == {"tokens", "scores", "weights", "output", "approx_weights"}
+    emb = minilm.static(text)
+    exact = core.self_attention(emb.vectors, emb.tokens, scale=scale, temperature=float(t))
+    approx = np.asarray(out["approx_weights"])
+    assert approx.shape == exact.weights.shape
+    np.testing.assert_allclose(approx.sum(axis=1), 1.0, atol=1e-12)
+    factor = exact.scale / exact.temperature
+    np.testing.assert_allclose(approx, linear.approximate_weights(emb.vectors, 512, 9, factor=factor), atol=1e-12)
+    assert np.abs(approx - exact.weights).mean() < np.abs(np.full_like(approx, 1 / len(approx)) - exact.weights).mean()
+    other = json.loads(cli(text, "--json", "--features", "512", "--seed", "10", "--scale", scale).stdout)
+    assert not np.allclose(other["approx_weights"], approx)  # the seed decides the features
+
+
+def test_cli_features_errors():
+    for args in (["--features", "0"], ["--features", "64", "--layer", "0", "--head", "0"]):
+        r = cli("hi how are you", *args)
+        assert r.returncode == 2 and "Traceback" not in r.stderr
