@@ -1,0 +1,99 @@
+"""The price of attention: exact softmax attention against FAVOR+ linear attention, timed on this
+machine, and FAVOR+'s error on typed sentences against the number of random features.
+
+    .venv/bin/python benchmarks/bench_cost.py            # --d 64 --features 256 --rounds 3
+
+Prints, from one run:
+1. time against n = 16 … 4096 (d = 64, m = 256, one BLAS thread as the app runs): the medians of
+   `cost.measure` over several rounds, interleaved; the log-log slope for n ≥ 512 of each (targets:
+   exact ≥ 1.8, linear ≤ 1.2) and whether linear is faster at n = 4096 (target: yes).
+2. FAVOR+'s mean |Δ| against the exact W on typed sentences (MiniLM static vectors, [CLS]/[SEP] kept,
+   scale none and 1/√d) at m = 16 and m = 4096, averaged over 4 seeds, at T = 1 and T = 0.1; the ratio
+   (target ≤ 0.25).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from attnviz import core, cost, linear
+from attnviz.embeddings import load_minilm
+
+SENTENCES = (
+    "hi how are you",
+    "The trophy didn't fit in the suitcase because it was too big",
+    "Attention lets every word look at every other word, which costs n squared.",
+)
+
+
+def timing(d: int, m: int, rounds: int) -> None:
+    print(f"1. exact vs linear attention against n (d = {d}, m = {m}, one BLAS thread, {rounds} rounds)")
+    runs: dict[int, list[cost.Point]] = {n: [] for n in cost.SIZES}
+    with threadpool_limits(limits=1, user_api="blas"):
+        rate = cost.flop_rate()
+        for r in range(rounds):  # interleaved rounds: a slow spell of the machine hits every n alike
+            for n in cost.SIZES:
+                runs[n].append(cost.measure(n, d, m, seed=r))
+    ns = np.array(cost.SIZES)
+    exact = np.array([statistics.median(p.exact_s for p in runs[n]) for n in cost.SIZES])
+    lin = np.array([statistics.median(p.linear_s for p in runs[n]) for n in cost.SIZES])
+    print(f"   {'n':>6} {'exact ms':>10} {'linear ms':>10} {'4n²d/rate ms':>13} {'exact MB':>9} {'linear MB':>10}")
+    for n, e, li in zip(ns, exact, lin):
+        print(
+            f"   {n:>6} {e * 1e3:>10.3f} {li * 1e3:>10.3f} {4 * n * n * d / rate * 1e3:>13.3f} "
+            f"{cost.exact_bytes(n) / 2**20:>9.2f} {cost.linear_bytes(n, m, d) / 2**20:>10.2f}"
+        )
+    s_exact, s_lin = cost.slope(ns, exact), cost.slope(ns, lin)
+    points = [cost.Point(n, d, m, e, li, 0, 0) for n, e, li in zip(ns, exact, lin)]
+    print(f"   flop rate: {rate / 1e9:.1f} GFLOP/s (a 512 x 512 matrix product)")
+    print(f"   slope for n >= 512: exact {s_exact:.2f} (target >= 1.8), linear {s_lin:.2f} (target <= 1.2)")
+    print(
+        f"   at n = 4096 linear / exact = {lin[-1] / exact[-1]:.2f} (target < 1); linear faster from n = "
+        f"{cost.crossover(points)}"
+    )
+
+
+def errors(seeds: int) -> None:
+    print(f"2. FAVOR+ mean |Δ| against the exact W on typed sentences, {seeds} seeds, orthogonal features")
+    minilm = load_minilm()
+    worst = 0.0
+    for text in SENTENCES:
+        x = minilm.static(text).vectors
+        for scale in core.SCALES:
+            for t in (1.0, 0.1):
+                exact = core.self_attention(x, scale=scale, temperature=t).weights
+                factor = core.scale_factor(scale, x.shape[1]) / t
+                e16, e4096 = (
+                    np.mean([np.abs(linear.approximate_weights(x, m, s, factor=factor) - exact).mean()
+                             for s in range(seeds)])
+                    for m in (16, 4096)
+                )  # fmt: skip
+                worst = max(worst, e4096 / e16)
+                print(
+                    f"   {text[:28]:<28} scale {scale:<6} T = {t:<4} m=16 {e16:.2e}  m=4096 {e4096:.2e}  "
+                    f"ratio {e4096 / e16:.3f}"
+                )
+    print(f"   worst ratio m=4096 / m=16: {worst:.3f} (target <= 0.25)")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--d", type=int, default=64)
+    p.add_argument("--features", type=int, default=256)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--seeds", type=int, default=4)
+    args = p.parse_args()
+    timing(args.d, args.features, args.rounds)
+    errors(args.seeds)
+
+
+if __name__ == "__main__":
+    main()
