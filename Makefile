@@ -35,13 +35,16 @@ format: setup-dev
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
-bench: setup-dev  ## print the benchmarks' medians and ratios (about 10 minutes)
-	$(PY) benchmarks/bench_rerun.py
-	$(PY) benchmarks/bench_heads.py
-	$(PY) benchmarks/bench_train.py
-	$(PY) benchmarks/bench_browser.py
-	$(PY) benchmarks/bench_launch.py
-	$(PY) benchmarks/bench_sessions.py
+bench: setup-dev  ## every benchmark (about 15 minutes), then one table: benchmarks/out/bench.md and .json, and the README's
+	rm -f benchmarks/out/results.jsonl
+	-$(PY) benchmarks/bench_rerun.py
+	-$(PY) benchmarks/bench_heads.py
+	-$(PY) benchmarks/bench_train.py
+	-$(PY) benchmarks/bench_cost.py
+	-$(PY) benchmarks/bench_browser.py
+	-$(PY) benchmarks/bench_launch.py
+	-$(PY) benchmarks/bench_sessions.py
+	$(PY) benchmarks/report.py --readme
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache screenshots benchmarks/out

@@ -61,6 +61,7 @@ from bench_sessions import (  # noqa: E402
     start_server,
     stop,
 )
+from results import record  # noqa: E402
 
 TARGET = 1.5
 UPDATE_WAIT_S = 30.0
@@ -381,6 +382,17 @@ def main(argv: list[str] | None = None) -> int:
 
     if all(c.times for c in all_cases):
         summary(all_cases)
+        for c in all_cases:
+            if c.baseline and c.baseline in by_name:
+                a, b = statistics.median(c.times), statistics.median(by_name[c.baseline].times)
+                record(
+                    "bench_browser.py",
+                    f"Browser, Enter → updated W: {c.name} ({c.n} pieces) vs {c.baseline}",
+                    f"{a:.0f} vs {b:.0f} ms (**{a / b:.2f}×**)",
+                    f"≤ {TARGET:g}×",
+                    met=a / b <= TARGET,
+                    ratio=a / b,
+                )
         vias = [v for c in all_cases for v in c.vias]
         print(
             f"t1 taken by: {vias.count('mutation')} MutationObserver callbacks, {vias.count('frame')} animation frames"

@@ -24,6 +24,8 @@ from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from results import record
+
 from attnviz import core, cost, linear
 from attnviz.embeddings import load_minilm
 
@@ -55,6 +57,17 @@ def timing(d: int, m: int, rounds: int) -> None:
     points = [cost.Point(n, d, m, e, li, 0, 0) for n, e, li in zip(ns, exact, lin)]
     print(f"   flop rate: {rate / 1e9:.1f} GFLOP/s (a 512 x 512 matrix product)")
     print(f"   slope for n >= 512: exact {s_exact:.2f} (target >= 1.8), linear {s_lin:.2f} (target <= 1.2)")
+    record(
+        "bench_cost.py",
+        f"Exact vs linear (FAVOR+) attention against n = 16 … 4096 (d = {d}, m = {m})",
+        f"log-log slope for n ≥ 512: exact **{s_exact:.2f}**, linear **{s_lin:.2f}**; at n = 4096 "
+        f"{exact[-1] * 1e3:.0f} vs {lin[-1] * 1e3:.0f} ms (linear **{lin[-1] / exact[-1]:.2f}×**), faster from "
+        f"n = {cost.crossover([cost.Point(n, d, m, e, li, 0, 0) for n, e, li in zip(ns, exact, lin)])}",
+        "exact ≥ 1.8, linear ≤ 1.2; linear faster at 4096",
+        met=s_exact >= 1.8 and s_lin <= 1.2 and lin[-1] < exact[-1],
+        exact_slope=s_exact,
+        linear_slope=s_lin,
+    )
     print(
         f"   at n = 4096 linear / exact = {lin[-1] / exact[-1]:.2f} (target < 1); linear faster from n = "
         f"{cost.crossover(points)}"
@@ -82,6 +95,14 @@ def errors(seeds: int) -> None:
                     f"ratio {e4096 / e16:.3f}"
                 )
     print(f"   worst ratio m=4096 / m=16: {worst:.3f} (target <= 0.25)")
+    record(
+        "bench_cost.py",
+        f"FAVOR+ mean |Δ| at m = 4096 over m = 16, {len(SENTENCES)} typed sentences, both scales, T = 1 and 0.1",
+        f"worst ratio **{worst:.3f}**",
+        "≤ 0.25",
+        met=worst <= 0.25,
+        worst_ratio=worst,
+    )
 
 
 def main() -> None:

@@ -60,6 +60,7 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 from bench_launch import CHROMIUM, CHROMIUM_ARGS, ENV, OUT, PYTHON, ROOT, free_port, stop, watch  # noqa: E402
+from results import record  # noqa: E402
 
 STEP_PATH = "/Step_by_step"
 W_KEY = "step_weights"  # the W heatmap's key on the step page; the 3rd plotly chart if it is missing
@@ -665,6 +666,19 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bench_sessions: {PYTHON} -m streamlit run app.py; {os.cpu_count()} CPUs; {args.sessions} sessions")
     result = run(args.sessions, cps, args.budget, headless=not args.headed)
     report(result, args.sessions)
+    ok_sessions = sum(s.ok for s in result.sessions)
+    last = result.checkpoints[-1] if result.checkpoints else None
+    record(
+        "bench_sessions.py",
+        f"One server, {args.sessions} browser sessions each with its own sentence",
+        f"{ok_sessions}/{args.sessions} correct, {result.exceptions} exceptions, {result.dialogs} dialogs; RSS "
+        + (f"{last.rss_mb:.0f} MB at {last.sessions} sessions, " if last else "")
+        + f"peak **{result.peak_mb:.0f} MB**; weights mapped {result.final_mappings}×",
+        f"≤ {MEMORY_TARGET_MB:g} MB; all correct",
+        met=ok_sessions == args.sessions and result.peak_mb <= MEMORY_TARGET_MB,
+        peak_mb=result.peak_mb,
+        sessions_ok=ok_sessions,
+    )
     return 0 if result.ok and len(result.sessions) == args.sessions else 1
 
 
