@@ -52,6 +52,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--features goes with the unparameterised self-attention (not --layer/--head or --cross)")
     if args.features is not None and not 1 <= args.features <= 65536:
         p.error(f"--features must be a whole number from 1 to 65536, not {args.features}")
+    if args.seed < 0:
+        p.error(f"--seed must be a whole number >= 0, not {args.seed}")
     return args
 
 
@@ -302,10 +304,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.features is not None:
         from attnviz import linear
 
-        factor = trace.scale / trace.temperature
-        approx = linear.approximate_weights(
-            trace.x, args.features, args.seed, factor=factor, orthogonal=not args.gaussian
-        )
+        try:
+            approx = linear.approximate_weights(
+                trace.x, args.features, args.seed, factor=trace.scale / trace.temperature, orthogonal=not args.gaussian
+            )
+        except core.AttentionError as e:
+            print(f"attnviz: {e}", file=sys.stderr)
+            return 2
     if args.json:
         out = {
             "tokens": list(trace.tokens),

@@ -42,9 +42,10 @@ def exact_bytes(n: int) -> int:
 
 
 def linear_bytes(n: int, m: int, d_v: int, *, block: int = 512) -> int:
-    """What streamed FAVOR+ forms: a block of features [min(n, block), m] at a time, the summary
-    φ(K)ᵀ V [m, d_v] and Σ φ(K) [m]; the output [n, d_v] is the answer, not counted (as for exact)."""
-    return FLOAT * (min(n, block) * m + m * d_v + m)
+    """What streamed FAVOR+ forms: a block of rows at a time held three ways [min(n, block), m] (the
+    projections, their log-features, their exp), the summary φ(K)ᵀ V [m, d_v] and Σ φ(K) [m]; the
+    output [n, d_v] is the answer, not counted (as for exact)."""
+    return FLOAT * (3 * min(n, block) * m + m * d_v + m)
 
 
 def largest_n(memory_bytes: int) -> int:

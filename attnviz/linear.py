@@ -10,7 +10,9 @@ Performers"):
 so Y = D⁻¹ φ(Q) (φ(K)ᵀ V) with D = diag(φ(Q) (φ(K)ᵀ 1)): first an [m, d_v] summary of the keys and
 values, then one row per query, O(n m d) time and no [n, n] array. The scale s and temperature T are
 folded into the inputs (q and k each times √(s/T)), so exp(q·k s/T) is what is approximated. The
-causal (GPT-style) variant keeps running sums over the keys, chunk by chunk.
+causal (GPT-style) variant keeps running sums over the keys, chunk by chunk. (Here the keys' mean,
+below, is taken over the whole sequence: one constant per query, so still exact in what it removes,
+though a truly streaming decoder would use a running mean.)
 
 As in FAVOR+, the rows of Ω are orthogonal in blocks (less variance, same mean; plain Gaussian rows
 are an option). One more free improvement: every key is shifted by the keys' mean first. That
@@ -107,16 +109,28 @@ def favor(
     q, k = _folded(q, k, factor, centre)
     v = np.asarray(v, dtype=np.float64)
     phi_q, phi_k = _feature_maps(q, k, omega)
+    kv = phi_k.T @ v  # [m, d_v]
     if causal:
         if len(q) != len(k):
             raise AttentionError("Causal attention needs as many keys as queries.")
-        out, norm = _causal(phi_q, phi_k, v)
-        kv = phi_k.T @ v
+        with np.errstate(invalid="ignore", divide="ignore"):  # checked just below, in words
+            out, norm = _causal(phi_q, phi_k, v)
     else:
-        kv = phi_k.T @ v  # [m, d_v]
         norm = phi_q @ phi_k.sum(axis=0)  # [n]
-        out = (phi_q @ kv) / norm[:, None]  # [n, d_v]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = (phi_q @ kv) / norm[:, None]  # [n, d_v]
+    _check_normaliser(norm)
     return LinearTrace(phi_q=phi_q, phi_k=phi_k, kv=kv, normaliser=norm, output=out)
+
+
+def _check_normaliser(norm: np.ndarray) -> None:
+    """Every query's total weight must be a positive number: with very long (or very sharply scaled)
+    vectors the features' exponents spread past what float64 holds and some sums underflow to 0."""
+    if not np.all(np.isfinite(norm) & (norm > 0)):
+        raise AttentionError(
+            "The random-feature estimate underflows here: the scores are too spread out (the temperature is "
+            "very low or the vectors very long) for exp() in float64. Raise the temperature or use 1/√d."
+        )
 
 
 def _causal(phi_q: np.ndarray, phi_k: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -174,7 +188,9 @@ def linear_attention(
     for a in range(0, len(q), block):
         log_q = log_features(q[a : a + block], omega)
         phi_q = np.exp(log_q - log_q.max(axis=1, keepdims=True))  # [b, m]
-        out[a : a + block] = (phi_q @ kv) / (phi_q @ z)[:, None]
+        norm = phi_q @ z
+        _check_normaliser(norm)
+        out[a : a + block] = (phi_q @ kv) / norm[:, None]
     return out
 
 

@@ -114,8 +114,12 @@ if part == PARTS[0]:
     # --- 2. Q, K, V --------------------------------------------------------------------------
     st.header("2 · Queries, keys and values")
     st.latex(
-        rf"Q = H W_q + b_q,\quad K = H W_k + b_k,\quad V = H W_v + b_v"
-        rf"\qquad W_\ast \in \mathbb{{R}}^{{{d} \times {dh}}},\; Q, K, V \in \mathbb{{R}}^{{{n} \times {dh}}}"
+        (
+            r"Q = X W_q,\quad K = X W_k,\quad V = X W_v"
+            if trained
+            else r"Q = H W_q + b_q,\quad K = H W_k + b_k,\quad V = H W_v + b_v"
+        )
+        + rf"\qquad W_\ast \in \mathbb{{R}}^{{{d} \times {dh}}},\; Q, K, V \in \mathbb{{R}}^{{{n} \times {dh}}}"
     )
     st.plotly_chart(figures.qkv(trace.q[0], trace.k[0], trace.v[0], tokens, query=query), key="qkv_qkv")
     st.caption(
@@ -129,7 +133,8 @@ if part == PARTS[0]:
         rf"S_{{ij}} = \frac{{q_i \cdot k_j}}{{\sqrt{{{dh}}}}} \qquad W_{{ij}} = \frac{{\exp S_{{ij}}}}{{\sum_k \exp S_{{ik}}}}"
     )
     st.plotly_chart(figures.scores_and_weights(trace.scores[0], trace.weights[0], tokens, d_head=dh), key="qkv_scores")
-    best = int(np.argmax(trace.scores[0, query]))
+    allowed = trace.scores[0, query] if src.mask is None else np.where(src.mask[query], trace.scores[0, query], -np.inf)
+    best = int(np.argmax(allowed))  # among the keys this query may see (a causal head hides the later ones)
     st.caption(
         f"Every query against every key, divided by √{dh} so the scores do not grow with the vectors' size, then "
         f"each row turned into weights that add up to 1. The query of “{ui.md_escape(tokens[query])}” scores highest "

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import streamlit as st
 
-from attnviz import cost, figures, linear, ui
+from attnviz import core, cost, figures, linear, ui
 from attnviz.ui import Setting
 
 D_OPTIONS = (16, 32, 64, 128)
@@ -88,13 +88,18 @@ def measurements() -> None:
     exact_s, linear_s = np.array([p.exact_s for p in run.points]), np.array([p.linear_s for p in run.points])
     slopes = (cost.slope(ns, exact_s), cost.slope(ns, linear_s))
     flops = 4 * ns.astype(float) ** 2 * run.d / run.rate
-    st.plotly_chart(figures.cost_chart(ns, exact_s, linear_s, flops_line=flops, slopes=slopes), key="cost_time")
+    shown = slopes if np.isfinite(slopes[0]) else None
+    st.plotly_chart(figures.cost_chart(ns, exact_s, linear_s, flops_line=flops, slopes=shown), key="cost_time")
     where = cost.crossover(run.points)
+    fitted = (
+        f"For n ≥ 512 the exact line's slope is {slopes[0]:.2f} and the linear one's {slopes[1]:.2f}"
+        if np.isfinite(slopes[0])
+        else "The slopes are fitted for n ≥ 512, once two such sizes are measured"
+    )
     st.caption(
         f"Seconds against n on log–log axes (d = {run.d}, m = {run.m}): a straight line of slope 2 means "
-        f"time ∝ n². For n ≥ 512 the exact line's slope is {slopes[0]:.2f} and the linear one's "
-        f"{slopes[1]:.2f}; the dotted line is 4·n²·d operations at this machine's {run.rate / 1e9:.1f} billion "
-        "per second. "
+        f"time ∝ n². {fitted}; the dotted line is 4·n²·d operations at this machine's {run.rate / 1e9:.1f} "
+        "billion per second. "
         + (f"Linear attention is faster from n = {where:,} on." if where else "Linear attention was not faster yet.")
     )
     big = np.logspace(1, 6, 60).astype(int)
@@ -128,7 +133,12 @@ causal, m, seed = st.session_state["cost_causal"], st.session_state["cost_featur
 orthogonal = st.session_state["cost_orthogonal"]
 emb, trace = ui.attention(settings, causal=causal)
 factor = trace.scale / trace.temperature
-approx = linear.approximate_weights(trace.x, m, seed, factor=factor, orthogonal=orthogonal, causal=causal)
+try:
+    approx = linear.approximate_weights(trace.x, m, seed, factor=factor, orthogonal=orthogonal, causal=causal)
+    errors = ui.favor_errors(trace.x, trace.weights, M_OPTIONS, factor, orthogonal, causal)
+except core.AttentionError as e:  # the estimate underflows for very spread-out scores: said, not drawn as NaN
+    st.info(ui.md_escape(str(e)), icon=":material/warning:")
+    st.stop()
 left, right = st.columns(2)
 with left:
     st.subheader("Exact W")
@@ -153,7 +163,6 @@ st.caption(
     f"FAVOR+ − exact: red where the estimate is too high, blue where too low. Mean |Δ| = "
     f"{np.abs(delta).mean():.2e}, largest {np.abs(delta).max():.2e} (m = {m}, seed {seed})."
 )
-errors = ui.favor_errors(trace.x, trace.weights, M_OPTIONS, factor, orthogonal, causal)
 st.plotly_chart(figures.error_chart(M_OPTIONS, errors), key="cost_errors")
 st.caption(
     "The error against m, averaged over three seeds: more features, a better estimate (about 1/√m). "
