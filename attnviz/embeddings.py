@@ -77,6 +77,19 @@ def clean_text(text: str) -> tuple[str, tuple[str, ...]]:
     """Remove control and format characters; refuse empty text.  -> (text, notices)"""
     if not isinstance(text, str):
         raise AttentionError("The sentence must be text.")
+    if text.isascii() and text.isprintable():
+        # The usual case, checked at C speed: no control character, nothing right to left (the
+        # character-by-character pass takes ~0.3 ms for a sentence of 128 word pieces, on every rerun).
+        cleaned, notices = text.strip(), ()
+    else:
+        cleaned, notices = _clean_characters(text)
+    if not cleaned:
+        raise AttentionError("The sentence is empty: type a few words, for example “hi how are you”.")
+    return cleaned, notices
+
+
+def _clean_characters(text: str) -> tuple[str, tuple[str, ...]]:
+    """clean_text one character at a time: tabs and newlines become spaces, control characters go."""
     kept = []
     removed = 0
     for ch in text:
@@ -90,8 +103,6 @@ def clean_text(text: str) -> tuple[str, tuple[str, ...]]:
     notices = (f"{removed} control character(s) were removed from the text.",) if removed else ()
     if any(unicodedata.bidirectional(ch) in ("R", "AL") for ch in cleaned):
         notices += ("The text runs right to left; the charts list its tokens in reading order, first token first.",)
-    if not cleaned:
-        raise AttentionError("The sentence is empty: type a few words, for example “hi how are you”.")
     return cleaned, notices
 
 
