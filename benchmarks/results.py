@@ -18,10 +18,11 @@ def record(script: str, what: str, measured: str, target: str, *, met: bool | No
     """Add one row: what was measured, the figures in words (medians, ratios), the target, whether it is
     met (None: no pass/fail), and the raw numbers for the JSON."""
     OUT.mkdir(exist_ok=True)
-    row = {"script": script, "what": what, "measured": measured, "target": target, "met": met,
-           "numbers": numbers, "when": time.strftime("%Y-%m-%d %H:%M")}  # fmt: skip
-    with RESULTS.open("a") as f:
-        f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    row = {"script": script, "what": what, "measured": measured, "target": target,
+           "met": None if met is None else bool(met), "numbers": numbers,
+           "when": time.strftime("%Y-%m-%d %H:%M")}  # fmt: skip
+    with RESULTS.open("a") as f:  # NumPy scalars as plain numbers
+        f.write(json.dumps(row, ensure_ascii=False, default=lambda o: o.item()) + "\n")
 
 
 def rows() -> list[dict]:
