@@ -76,8 +76,15 @@ def _folded(q: np.ndarray, k: np.ndarray, factor: float, centre: bool) -> tuple[
 def _feature_maps(q, k, omega) -> tuple[np.ndarray, np.ndarray]:
     """φ(Q) [n, m] and φ(K) [n_k, m], each shifted by its own constant (a row max for the queries, one
     global max for the keys) so nothing overflows: the constants cancel in the normalised weights."""
-    log_q, log_k = log_features(q, omega), log_features(k, omega)
-    return np.exp(log_q - log_q.max(axis=-1, keepdims=True)), np.exp(log_k - log_k.max())
+    log_k = log_features(k, omega)
+    return query_features(q, omega), np.exp(log_k - log_k.max())
+
+
+def query_features(q: np.ndarray, omega: np.ndarray) -> np.ndarray:
+    """φ(q) for each row, divided by that row's largest feature (it cancels in the row's weights).
+    q: [n, d], Ω: [m, d] -> [n, m]"""
+    log_q = log_features(q, omega)
+    return np.exp(log_q - log_q.max(axis=-1, keepdims=True))
 
 
 @dataclass(frozen=True)
@@ -186,8 +193,7 @@ def linear_attention(
         z += phi_k.sum(axis=0)
     out = np.empty((len(q), v.shape[1]))
     for a in range(0, len(q), block):
-        log_q = log_features(q[a : a + block], omega)
-        phi_q = np.exp(log_q - log_q.max(axis=1, keepdims=True))  # [b, m]
+        phi_q = query_features(q[a : a + block], omega)  # [b, m]
         norm = phi_q @ z
         _check_normaliser(norm)
         out[a : a + block] = (phi_q @ kv) / norm[:, None]
