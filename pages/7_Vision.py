@@ -69,6 +69,7 @@ ink = vision.patches(image, patch).sum(axis=1)  # [k] how much ink each patch ho
 if (q := st.session_state["vision_query"]) is None or q >= k:
     ui.set_setting("vision_query", int(np.argmax(ink)))
 query = st.session_state["vision_query"]
+ui.keep_in_url({SETTINGS["vision_query"].url: str(query)})  # chosen after the sidebar wrote the link
 
 where = f", then its one-hot index (d = {patch * patch} + {k})" if positions else ""
 st.markdown(
