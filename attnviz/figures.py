@@ -724,54 +724,59 @@ def error_chart(m, errors: dict[str, np.ndarray]) -> go.Figure:
 
 # --- images: the 8 × 8 digits and attention painted on them ---------------------------------------
 
-GREYS = Shared(((0.0, "#ffffff"), (1.0, "#000000")))  # pixel 0 white, 16 black: ink on paper
-PAINT_OPACITY = 0.6
-
 
 def _digit_traces(
-    image: np.ndarray, painted: np.ndarray | None, labels: list | None, axes: str = "", value_name: str = "weight"
+    image: np.ndarray, painted: np.ndarray, labels: list | None, axes: str = "", *, value_name: str, dot: float
 ) -> list:
-    """The digit in greys and, over it, `painted` [8, 8] (one value per pixel, its patch's) in viridis,
-    half transparent; the hover shows the pixel and the exact painted value.  image: [8, 8] 0 … 16"""
+    """`painted` [8, 8] (one value per pixel, its patch's) in viridis, and the digit over it as a dot per
+    pixel, as large as the pixel is dark (`dot`: the size of a full pixel); the hover shows the pixel and
+    the exact painted value.  image: [8, 8] 0 … 16 -> [the digit's pixels, the painted map, the dots]"""
     axis = {"xaxis": f"x{axes}", "yaxis": f"y{axes}"}
-    digit = {"type": "heatmap", "z": _as_float(image), "zmin": 0.0, "zmax": 16.0, "colorscale": GREYS,
-             "showscale": False, "hovertemplate": "pixel row %{y}, column %{x}: %{z:.0f} of 16<extra></extra>",
-             **axis}  # fmt: skip
-    if painted is None:
-        return [digit]
+    image = _as_float(image)
     where = "" if labels is None else "patch %{customdata}<br>"
+    digit = {"type": "heatmap", "z": image, "visible": False, **axis}  # the pixel values, for a reader of the data
     paint = {"type": "heatmap", "z": _as_float(painted), "zmin": 0.0, "zmax": float(np.max(painted)) or 1.0,
-             "colorscale": WEIGHTS_SCALE, "opacity": PAINT_OPACITY, "showscale": False, "text": _as_float(image),
+             "colorscale": WEIGHTS_SCALE, "showscale": False, "text": image,
              "hovertemplate": where + "pixel row %{y}, column %{x}: %{text:.0f} of 16<br>"
                               + value_name + " = %{z:.6g}<extra></extra>", **axis}  # fmt: skip
     if labels is not None:
         paint["customdata"] = labels
-    return [digit, paint]
+    rows, cols = np.nonzero(image)
+    dots = {"type": "scatter", "x": cols, "y": rows, "mode": "markers", "hoverinfo": "skip", "showlegend": False,
+            "marker": {"size": dot * np.sqrt(image[rows, cols] / 16.0), "color": "#ffffff",
+                       "line": {"color": "#000000", "width": 1}}, **axis}  # fmt: skip
+    return [digit, paint, dots]
 
 
 def _pixel_axes(axes: str = "", domain: list[float] | None = None) -> dict:
     """An 8 × 8 image's axes: row 0 on top, square pixels, a tick per pixel."""
     x = {"range": [-0.5, 7.5], "dtick": 1, "showgrid": False, "zeroline": False, "constrain": "domain"}
-    y = {"range": [7.5, -0.5], "dtick": 1, "showgrid": False, "zeroline": False, "scaleanchor": f"x{axes}"}
+    y = {
+        "range": [7.5, -0.5],
+        "dtick": 1,
+        "showgrid": False,
+        "zeroline": False,
+        "scaleanchor": f"x{axes}",
+        "constrain": "domain",
+    }
     if domain is not None:
         x |= {"domain": domain, "anchor": f"y{axes}"}
         y |= {"anchor": f"x{axes}"}
     return {f"xaxis{axes}": x, f"yaxis{axes}": y}
 
 
-def digit_attention(
-    image: np.ndarray, patch: int, labels, *, row: np.ndarray | None = None, query: int | None = None
-) -> go.Figure:
-    """One digit cut into P × P patches (grid lines), with a row of W painted back onto it and the
-    query patch outlined; an invisible square marker on each patch makes it clickable (selectable).
+def digit_attention(image: np.ndarray, patch: int, labels, *, row: np.ndarray, query: int) -> go.Figure:
+    """One digit cut into P × P patches (grid lines), with a row of W painted back onto it (a dot per
+    pixel shows the digit) and the query patch outlined; an invisible square marker on each patch (the
+    fourth trace, in patch order) makes it clickable (selectable).
 
     image: [8, 8] pixel values 0 … 16; labels: k patch labels; row: [k] one query's weights; query: its index
     """
     g = 8 // patch
-    painted = None if row is None else np.kron(np.asarray(row, dtype=np.float64).reshape(g, g), np.ones((patch, patch)))
+    painted = np.kron(np.asarray(row, dtype=np.float64).reshape(g, g), np.ones((patch, patch)))
     cells = np.array(labels, dtype=object).reshape(g, g)
     pixel_labels = np.kron(np.arange(g * g).reshape(g, g), np.ones((patch, patch), dtype=int))
-    traces = _digit_traces(image, painted, cells.ravel()[pixel_labels].tolist())
+    traces = _digit_traces(image, painted, cells.ravel()[pixel_labels].tolist(), value_name="weight", dot=38)
     centres = (np.arange(g) + 0.5) * patch - 0.5
     cy, cx = np.meshgrid(centres, centres, indexing="ij")
     traces.append(
@@ -787,10 +792,9 @@ def digit_attention(
         {"type": "line", "y0": v, "y1": v, "x0": -0.5, "x1": 7.5, "line": {"color": "#E69F00", "width": 1}}
         for v in np.arange(patch, 8, patch) - 0.5
     ]
-    if query is not None:
-        r, c = divmod(int(query), g)
-        lines.append({"type": "rect", "x0": c * patch - 0.5, "x1": c * patch + patch - 0.5, "y0": r * patch - 0.5,
-                      "y1": r * patch + patch - 0.5, "line": {"color": "#D55E00", "width": 4}})  # fmt: skip
+    r, c = divmod(int(query), g)
+    lines.append({"type": "rect", "x0": c * patch - 0.5, "x1": c * patch + patch - 0.5, "y0": r * patch - 0.5,
+                  "y1": r * patch + patch - 0.5, "line": {"color": "#D55E00", "width": 4}})  # fmt: skip
     return _figure(
         traces,
         {"height": 420, "shapes": lines, "dragmode": False, "hovermode": "closest", **_pixel_axes()},
@@ -808,9 +812,19 @@ def digit_gallery(images: np.ndarray, painted: np.ndarray, titles: list[str], *,
     traces, layout = [], {}
     for i in range(m):
         axes = "" if i == 0 else str(i + 1)
-        traces += _digit_traces(images[i], painted[i], None, axes, value_name)
+        traces += _digit_traces(images[i], painted[i], None, axes, value_name=value_name, dot=9)
         x0 = i * (width + gap)
         layout |= _pixel_axes(axes, [x0, x0 + width])
         layout[f"xaxis{axes}"] |= {"title": {"text": titles[i]}, "side": "top", "showticklabels": False}
         layout[f"yaxis{axes}"] |= {"showticklabels": False}
-    return _figure(traces, {"height": 230, "margin": {**MARGIN, "t": 40}, **layout})
+    return _figure(traces, {"height": 200, "margin": {**MARGIN, "t": 40}, **layout})
+
+
+def confusion_heatmap(counts: np.ndarray) -> go.Figure:
+    """counts [10, 10]: row = the true class, column = the predicted one; whole numbers in the cells."""
+    names = [str(i) for i in range(len(counts))]
+    fig = heatmap(counts, names, names, row_name="true digit", col_name="predicted", value_name="test digits",
+                  annotate=True)  # fmt: skip
+    fig.data[0].texttemplate = "%{z:.0f}"
+    fig.data[0].hovertemplate = "true digit %{y}, predicted %{x}: %{z:.0f} test digits<extra></extra>"
+    return fig

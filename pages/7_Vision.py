@@ -33,8 +33,8 @@ def new_grid() -> None:
 
 def clicked() -> None:
     """A patch clicked on the image: make it the query."""
-    points = [p for p in st.session_state["vision_paint"].selection.points if p.get("curve_number") == 2]
-    if points:  # the third trace holds one square marker per patch, in patch order
+    points = [p for p in st.session_state["vision_paint"].selection.points if p.get("curve_number") == 3]
+    if points:  # the fourth trace holds one square marker per patch, in patch order
         ui.set_setting("vision_query", int(points[0]["point_index"]))
 
 
@@ -83,7 +83,7 @@ st.latex(
     rf"T = {settings.temperature:g}"
 )
 
-left, right = st.columns(2, gap="large")
+left, right = st.columns([3, 2], gap="large")
 with right:
     st.selectbox(
         "Query patch",
@@ -217,13 +217,8 @@ if run is not None and run.result is not None:
         )
     with right:
         st.subheader("Confusions")
-        names = [str(i) for i in range(classifier.CLASSES)]
         counts = result.confusion()
-        st.plotly_chart(
-            figures.heatmap(counts.astype(float), names, names, row_name="true digit", col_name="predicted",
-                            value_name="test digits", annotate=True),
-            key="vision_confusion",
-        )  # fmt: skip
+        st.plotly_chart(figures.confusion_heatmap(counts), key="vision_confusion")
         off = counts - np.diag(np.diag(counts))
         if (most := int(off.max())) > 0:
             pairs = [f"a {t} read as a {p}" for t, p in zip(*np.nonzero(off == most))]

@@ -1,11 +1,12 @@
 """Patches of the 8 × 8 digits, attention among them, and the tiny attention classifier."""
 
 import numpy as np
+import plotly.graph_objects as go
 import pytest
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
-from attnviz import classifier, training, vision
+from attnviz import classifier, figures, training, vision
 from tests.test_training import numeric_gradient
 
 HAND = np.arange(64, dtype=float).reshape(8, 8)  # pixel (r, c) holds 8 r + c
@@ -153,3 +154,27 @@ def test_bad_classifier_settings():
         classifier.Config(seed=-1)
     with pytest.raises(vision.VisionError, match="patch size"):
         classifier.Config(patch=3)
+
+
+# --- the figures ---------------------------------------------------------------------------------
+
+
+def test_vision_figures_pass_plotlys_validation_and_hold_the_numbers(monkeypatch):
+    monkeypatch.setattr(figures, "VALIDATE", True)
+    image = vision.digits().images[8]
+    trace = vision.attention(image, 4)
+    fig = figures.digit_attention(image, 4, trace.tokens, row=trace.weights[1], query=1)
+    painted = np.asarray(fig.data[1].z)
+    np.testing.assert_allclose(painted[0:4, 4:8], trace.weights[1, 1])
+    np.testing.assert_allclose(painted[4:8, 0:4], trace.weights[1, 2])
+    assert list(fig.data[3].customdata) == list(trace.tokens) and len(fig.data[3].x) == 4  # clickable patches
+    assert fig.layout.shapes[-1].x0 == 3.5 and fig.layout.shapes[-1].y0 == -0.5  # r0c1 outlined
+    counts = np.arange(100).reshape(10, 10)
+    built = [
+        fig,
+        figures.digit_gallery(np.stack([image, image]), np.zeros((2, 8, 8)), ["a", "b"], value_name="w"),
+        figures.confusion_heatmap(counts),
+    ]
+    for f in built:
+        go.Figure(f.to_dict())  # raises on any property Plotly does not know
+    np.testing.assert_array_equal(np.asarray(built[2].data[0].z), counts)
