@@ -51,7 +51,7 @@ c1, c2, c3, c4 = st.columns([2, 1, 2, 2], vertical_alignment="bottom")
 c1.number_input(
     f"Digit (0 – {vision.N_IMAGES - 1})", 0, vision.N_IMAGES - 1, step=1, **ui.widget("vision_index", then=new_grid)
 )
-c2.button("Random digit", on_click=random_digit, key="vision_random", icon=":material/casino:")
+c2.button("Random", on_click=random_digit, key="vision_random", icon=":material/casino:")
 c3.segmented_control("Patch size P (pixels on a side)", vision.PATCH_SIZES, **ui.widget("vision_patch", then=new_grid))
 c4.toggle(
     "Position features",
@@ -223,9 +223,8 @@ if run is not None and run.result is not None:
         if (most := int(off.max())) > 0:
             pairs = [f"a {t} read as a {p}" for t, p in zip(*np.nonzero(off == most))]
             each = "" if len(pairs) == 1 else " each"
-            worst = (
-                f"The most frequent mistake{'s' if len(pairs) > 1 else ''} ({most} times{each}): {', '.join(pairs)}."
-            )
+            listed = ", ".join(pairs[:3]) + (f" and {len(pairs) - 3} more" if len(pairs) > 3 else "")
+            worst = f"The most frequent mistake{'s' if len(pairs) > 1 else ''} ({most} times{each}): {listed}."
         else:
             worst = "No mistakes at all."
         st.caption(

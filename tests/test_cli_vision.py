@@ -32,9 +32,8 @@ def plain_attention(image: np.ndarray, p: int, *, positions=False, s=1.0, t=1.0)
     ("index", "patch", "extra", "s", "t"),
     [
         (0, 2, (), 1.0, 1.0),
-        (1796, 4, ("--positions",), 1.0, 1.0),
-        (42, 1, ("--scale", "sqrt-d", "--temperature", "0.25"), 1.0, 0.25),  # d = 1: s = 1/√1
-        (9, 2, ("--scale", "sqrt-d", "--temperature", "3"), 0.5, 3.0),  # d = 4: s = 1/√4
+        (1796, 4, ("--positions", "--scale", "sqrt-d", "--temperature", "3"), 1 / np.sqrt(20), 3.0),  # d = 16 + 4
+        (42, 1, ("--scale", "sqrt-d", "--temperature", "0.25"), 1.0, 0.25),  # 64 patches, d = 1: s = 1/√1
     ],
 )
 def test_json_is_the_patches_attention(index, patch, extra, s, t):

@@ -146,7 +146,10 @@ def test_train_shows_accuracy_confusions_and_attention():
     off = counts - np.diag(np.diag(counts))
     most = off.max()
     pairs = [(a, b) for a in range(10) for b in range(10) if off[a, b] == most]
-    assert f"({most} times" in text and all(f"a {a} read as a {b}" in text for a, b in pairs)
+    listed = ", ".join(f"a {a} read as a {b}" for a, b in pairs[:3]) + (
+        f" and {len(pairs) - 3} more" if len(pairs) > 3 else ""
+    )
+    assert f"({most} times" in text and f"): {listed}." in text
     received = mine.weights[:8].mean(axis=1)  # [8, 16]
     brightest = ", ".join(f"r{j // 4}c{j % 4}" for j in received.argmax(axis=1))
     assert f"The brightest patch of each: {brightest}." in text
