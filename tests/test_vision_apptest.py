@@ -134,6 +134,15 @@ def test_train_shows_accuracy_confusions_and_attention():
     assert right / 450 >= 0.90
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Test accuracy"] == f"{right / 450:.1%}" and metrics["Right"] == f"{right} of 450"
+    first, last = mine.losses[0], mine.losses[-1]
+    short = lambda x: f"{x:.2f}" if x >= 0.01 else f"{x:.1e}"  # noqa: E731
+    assert metrics["Loss, first → last step"] == f"{short(first)} → {short(last)}"
+    n_train = 1797 - 450
+    steps = 20 * -(-n_train // 32)
+    assert steps == 860 == len(mine.losses)
+    md = "\n".join(m.value for m in at.markdown)
+    assert f"{20} passes over the {n_train} training digits ({steps} steps); 450 test digits" in md
+    assert "learning rate 0.005, batches of 32" in md and "D = 16 numbers" in md
     np.testing.assert_allclose(decode(figure(at, "vision_loss")["data"][0]["y"]), mine.losses, rtol=1e-12)
     counts = np.zeros((10, 10), int)
     for a, b in zip(targets, mine.predictions):
@@ -153,6 +162,7 @@ def test_train_shows_accuracy_confusions_and_attention():
     received = mine.weights[:8].mean(axis=1)  # [8, 16]
     brightest = ", ".join(f"r{j // 4}c{j % 4}" for j in received.argmax(axis=1))
     assert f"The brightest patch of each: {brightest}." in text
+    assert f"ln 10 = {np.log(10):.2f}" in text and "1/16 = 0.0625" in text
     gallery = figure(at, "vision_gallery")["data"]
     np.testing.assert_array_equal(decode(gallery[0]["z"]), DIGITS.images[mine.test_indices[0]])
     np.testing.assert_allclose(decode(gallery[1]["z"])[2:4, 4:6], received[0, 6], atol=1e-12)
