@@ -19,7 +19,7 @@ import numpy as np
 import streamlit as st
 from threadpoolctl import ThreadpoolController
 
-from attnviz import bert, core, cross, embeddings, figures, linear, qkv, training
+from attnviz import bert, classifier, core, cross, embeddings, figures, linear, qkv, training
 from attnviz.embeddings import (
     KIND_LABELS,
     KINDS,
@@ -68,6 +68,7 @@ PAGES = (  # (file, label, icon): the sidebar's own navigation, so the home page
     ("pages/4_Query_key_value.py", "Query, key, value", ":material/key:"),
     ("pages/5_Train_attention.py", "Train attention", ":material/model_training:"),
     ("pages/6_Cost.py", "Cost of attention", ":material/speed:"),
+    ("pages/7_Vision.py", "Vision", ":material/image:"),
 )
 SCALE_LABELS = {"none": "none (the seed)", "sqrt-d": "1/√d (Transformer)"}
 
@@ -89,6 +90,33 @@ class TrainingRun:
     trainer: training.Trainer
     running: bool = True
     error: str | None = None  # what went wrong, in words, if the run diverged
+
+
+@dataclass
+class ClassifierRun:
+    """A session's run of the digit classifier (Vision page): trained in chunks across reruns."""
+
+    config: classifier.Config
+    trainer: classifier.Trainer | None  # None when the result came from the server's cache
+    result: classifier.Result | None = None  # set when the run is done
+    running: bool = True
+
+
+@st.cache_resource(show_spinner=False)
+def finished_classifiers() -> dict[classifier.Config, classifier.Result]:
+    """Finished classifier runs by their settings, shared by every session of this server: a seed
+    trained once is shown at once the next time (at most FINISHED_MAX kept, ~1 MB each)."""
+    return {}
+
+
+FINISHED_MAX = 16
+
+
+def remember_classifier(result: classifier.Result, config: classifier.Config) -> None:
+    finished = finished_classifiers()
+    while len(finished) >= FINISHED_MAX:
+        finished.pop(next(iter(finished)), None)  # the oldest first
+    finished[config] = result
 
 
 # --- the model: imported in a background thread, once per server process -------------------
@@ -270,11 +298,51 @@ def _url_params() -> dict[str, str]:
     return {URL_KEYS[k]: _to_url(k, st.session_state[k]) for k in DEFAULTS if k != SENTENCE2 or st.session_state[k]}
 
 
-def sidebar(page: str, extra: Mapping[str, Setting]) -> Settings:
+def _text_controls() -> None:
+    """The sentence, the second sentence, the embedding and [CLS]/[SEP] (in the sidebar)."""
+    st.text_input(
+        "Sentence",
+        key=_widget(SENTENCE),
+        on_change=_keep,
+        args=(SENTENCE,),
+        help="Type a sentence and press Enter. Every page uses it; the URL keeps it for sharing.",
+    )
+    st.text_input(
+        "Second sentence",
+        key=_widget(SENTENCE2),
+        on_change=_keep,
+        args=(SENTENCE2,),
+        placeholder="optional: compare with a second sentence",
+        help="Every page then shows its main view for both sentences side by side, and the difference "
+        "where they share word pieces; the Query, key, value page shows cross-attention between them. "
+        "Leave it empty to switch it off.",
+    )
+    st.radio(
+        "Embedding",
+        KINDS,
+        format_func=KIND_LABELS.get,
+        key=_widget(EMBEDDING),
+        on_change=_keep,
+        args=(EMBEDDING,),
+        help="Where the word vectors X come from.",
+    )
+    st.toggle(
+        "Show [CLS] and [SEP]",
+        key=_widget(SPECIAL),
+        on_change=_keep,
+        args=(SPECIAL,),
+        help="The model adds these marker tokens. Hidden means dropped before the softmax "
+        "(the same as dropping them and renormalising each row).",
+    )
+
+
+def sidebar(page: str, extra: Mapping[str, Setting], *, text: bool = True) -> Settings:
     """Render the shared sidebar on a page; return the settings every page reads.
 
     extra: the page's own settings by session-state key, initialised from the URL in the same way,
     kept across page switches and written back to the URL (but not carried to other pages' links).
+    text: False on a page about something else than the sentence (images): the sentence, embedding
+    and [CLS]/[SEP] controls are left out (their values stay in the links), temperature and scale stay.
     """
     for key in DEFAULTS:  # once per session: from a shared link, or the defaults
         if key not in st.session_state:
@@ -288,40 +356,10 @@ def sidebar(page: str, extra: Mapping[str, Setting]) -> Settings:
         for page, label, icon in PAGES:  # links carry the settings, so a new tab opens the same view
             st.page_link(page, label=label, icon=icon, query_params=params)
         st.divider()
-        st.text_input(
-            "Sentence",
-            key=_widget(SENTENCE),
-            on_change=_keep,
-            args=(SENTENCE,),
-            help="Type a sentence and press Enter. Every page uses it; the URL keeps it for sharing.",
-        )
-        st.text_input(
-            "Second sentence",
-            key=_widget(SENTENCE2),
-            on_change=_keep,
-            args=(SENTENCE2,),
-            placeholder="optional: compare with a second sentence",
-            help="Every page then shows its main view for both sentences side by side, and the difference "
-            "where they share word pieces; the Query, key, value page shows cross-attention between them. "
-            "Leave it empty to switch it off.",
-        )
-        st.radio(
-            "Embedding",
-            KINDS,
-            format_func=KIND_LABELS.get,
-            key=_widget(EMBEDDING),
-            on_change=_keep,
-            args=(EMBEDDING,),
-            help="Where the word vectors X come from.",
-        )
-        st.toggle(
-            "Show [CLS] and [SEP]",
-            key=_widget(SPECIAL),
-            on_change=_keep,
-            args=(SPECIAL,),
-            help="The model adds these marker tokens. Hidden means dropped before the softmax "
-            "(the same as dropping them and renormalising each row).",
-        )
+        if text:
+            _text_controls()
+        else:
+            st.caption("This page works on images; the sentence and its settings are used on the other pages.")
         st.slider(
             "Temperature T",
             min_value=core.TEMPERATURE_RANGE[0],
@@ -341,7 +379,8 @@ def sidebar(page: str, extra: Mapping[str, Setting]) -> Settings:
             args=(SCALE,),
             help="Multiply the scores by 1/√d, as the Transformer does, so they do not grow with d.",
         )
-    _model_status()
+    if text:
+        _model_status()
     settings = Settings(**{k: st.session_state[k] for k in DEFAULTS})
     keep_in_url({**params, **{s.url: s.to_url(st.session_state[k]) for k, s in extra.items()}})
     if URL_KEYS[SENTENCE2] not in params and URL_KEYS[SENTENCE2] in st.query_params:
@@ -366,10 +405,11 @@ def layer_and_head(left, right, prefix: str) -> tuple[int, int]:
     return int(layer), int(head)
 
 
-def setup(title: str, extra: Mapping[str, Setting] | None = None) -> Settings:
-    """Every page starts here: page config and the shared sidebar (plus the page's own settings)."""
+def setup(title: str, extra: Mapping[str, Setting] | None = None, *, text: bool = True) -> Settings:
+    """Every page starts here: page config and the shared sidebar (plus the page's own settings;
+    text=False leaves the sentence's controls out, see `sidebar`)."""
     st.set_page_config(page_title=f"{title} · {TITLE}", page_icon=FAVICON, layout="wide")
-    return sidebar(title, extra or {})
+    return sidebar(title, extra or {}, text=text)
 
 
 def widget(key: str, then: Callable[[], None] | None = None) -> dict:
