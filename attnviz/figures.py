@@ -525,6 +525,85 @@ def geometry(
     )
 
 
+QUERY_COLOUR, KEY_COLOUR = "#0072B2", "#D55E00"  # blue and vermilion: apart for colour-blind eyes too
+
+
+@lru_cache(maxsize=16)
+def _point_text(tokens: tuple[str, ...], sentences: tuple[str, ...], which: tuple[int, ...], role: str) -> Shared:
+    """Hover text of points: the token (as typed, never markup) and its sentence, shortened."""
+    short = [escape_markup(s if len(s) <= 90 else s[:89] + "…") for s in sentences]
+    return Shared(f"<b>{escape_markup(t)}</b> ({role})<br>{short[i]}" for t, i in zip(tokens, which))
+
+
+def qk_space(
+    points: np.ndarray,
+    is_query: np.ndarray,
+    sentence: np.ndarray,
+    tokens,
+    sentences: tuple[str, ...],
+    *,
+    typed: str,
+    chosen: int | None = None,
+    top: np.ndarray = (),
+    top_weights: np.ndarray = (),
+    axes: tuple[str, str] = ("PC 1", "PC 2"),
+) -> go.Figure:
+    """Queries and keys in one plane: the corpus's faint, the typed sentence's large and labelled, lines
+    from the chosen typed query to its strongest keys (width = weight, the weight in the legend).
+
+    points [P, 2], is_query [P] bool, sentence [P] int (-1: the typed sentence, else an index into
+    sentences), tokens (P); chosen: a typed query's index in reading order; top [k]: indices of its keys.
+    """
+    typed_mask = sentence < 0
+    which = np.where(typed_mask, len(sentences), sentence)
+    texts = (*sentences, typed)
+    traces = []
+    roles = (("query", QUERY_COLOUR, "circle", is_query), ("key", KEY_COLOUR, "diamond", ~is_query))
+    for role, colour, symbol, mask in roles:
+        sel = mask & ~typed_mask
+        traces.append(
+            {"type": "scatter", "x": points[sel, 0], "y": points[sel, 1], "mode": "markers", "name": f"corpus {role}s",
+             "marker": {"size": 5, "color": colour, "symbol": symbol, "opacity": 0.35},
+             "hovertext": _point_text(tuple(np.asarray(tokens, dtype=object)[sel]), texts, tuple(which[sel]), role),
+             "hovertemplate": "%{hovertext}<extra></extra>"}
+        )  # fmt: skip
+    tq, tk = points[typed_mask & is_query], points[typed_mask & ~is_query]
+    typed_tokens = tuple(np.asarray(tokens, dtype=object)[typed_mask & is_query])
+    labels = token_labels(typed_tokens)
+    if chosen is not None:
+        for j, w in zip(top, top_weights):
+            traces.append(
+                {"type": "scatter", "x": [tq[chosen, 0], tk[j, 0]], "y": [tq[chosen, 1], tk[j, 1]], "mode": "lines",
+                 "name": f"→ {labels[j]}: {w:.3f}", "line": {"color": "#000000", "width": float(1 + 8 * w)},
+                 "opacity": 0.6, "hovertemplate": f"{labels[chosen]} → {labels[j]}<br>weight = {w:.6g}<extra></extra>"}
+            )  # fmt: skip
+    for role, colour, symbol, xy in (("query", QUERY_COLOUR, "circle", tq), ("key", KEY_COLOUR, "diamond", tk)):
+        traces.append(
+            {"type": "scatter", "x": xy[:, 0], "y": xy[:, 1], "mode": "markers+text" if len(xy) <= 40 else "markers",
+             "name": f"your {role}s", "text": labels, "textposition": "top center",
+             "textfont": {"color": colour},
+             "marker": {"size": 11, "color": colour, "symbol": symbol, "line": {"width": 1.5, "color": "#000000"}},
+             "hovertemplate": f"<b>%{{text}}</b> ({role}, your sentence)<br>(%{{x:.4f}}, %{{y:.4f}})<extra></extra>"}
+        )  # fmt: skip
+    if chosen is not None:
+        traces.append(
+            {"type": "scatter", "x": tq[chosen : chosen + 1, 0], "y": tq[chosen : chosen + 1, 1], "mode": "markers",
+             "name": f"the query {labels[chosen]}", "marker": {"size": 20, "color": QUERY_COLOUR, "symbol": "star",
+             "line": {"width": 1.5, "color": "#000000"}},
+             "hovertemplate": f"<b>{labels[chosen]}</b> (the chosen query)<extra></extra>"}
+        )  # fmt: skip
+    return _figure(
+        traces,
+        {
+            "height": 640,
+            "xaxis": {"title": {"text": axes[0]}, "zeroline": False},
+            "yaxis": {"title": {"text": axes[1]}, "zeroline": False, "scaleanchor": "x"},
+            "legend": {"orientation": "v", "x": 1.01, "y": 1},
+            "hovermode": "closest",
+        },
+    )
+
+
 def animation(frames: np.ndarray, tokens, *, axes: tuple[str, str] = ("x", "y"), ms: int = 350) -> go.Figure:
     """The points after k = 0, 1, … applications of the same attention, with Play and a k slider.
 
