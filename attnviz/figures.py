@@ -559,10 +559,12 @@ def qk_space(
     texts = (*sentences, typed)
     traces = []
     roles = (("query", QUERY_COLOUR, "circle", is_query), ("key", KEY_COLOUR, "diamond", ~is_query))
+    plural = {"query": "queries", "key": "keys"}
     for role, colour, symbol, mask in roles:
         sel = mask & ~typed_mask
         traces.append(
-            {"type": "scatter", "x": points[sel, 0], "y": points[sel, 1], "mode": "markers", "name": f"corpus {role}s",
+            {"type": "scatter", "x": points[sel, 0], "y": points[sel, 1], "mode": "markers",
+             "name": f"corpus {plural[role]}",
              "marker": {"size": 5, "color": colour, "symbol": symbol, "opacity": 0.35},
              "hovertext": _point_text(tuple(np.asarray(tokens, dtype=object)[sel]), texts, tuple(which[sel]), role),
              "hovertemplate": "%{hovertext}<extra></extra>"}
@@ -580,7 +582,7 @@ def qk_space(
     for role, colour, symbol, xy in (("query", QUERY_COLOUR, "circle", tq), ("key", KEY_COLOUR, "diamond", tk)):
         traces.append(
             {"type": "scatter", "x": xy[:, 0], "y": xy[:, 1], "mode": "markers+text" if len(xy) <= 40 else "markers",
-             "name": f"your {role}s", "text": labels, "textposition": "top center",
+             "name": f"your {plural[role]}", "text": labels, "textposition": "top center",
              "textfont": {"color": colour},
              "marker": {"size": 11, "color": colour, "symbol": symbol, "line": {"width": 1.5, "color": "#000000"}},
              "hovertemplate": f"<b>%{{text}}</b> ({role}, your sentence)<br>(%{{x:.4f}}, %{{y:.4f}})<extra></extra>"}
