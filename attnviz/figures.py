@@ -7,6 +7,7 @@ theme) supplies the look, so a rerun pays for the data, not for restyling.
 
 from __future__ import annotations
 
+import base64
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
@@ -526,72 +527,74 @@ def geometry(
 
 
 QUERY_COLOUR, KEY_COLOUR = "#0072B2", "#D55E00"  # blue and vermilion: apart for colour-blind eyes too
+_ROLES = (("queries", "query", QUERY_COLOUR, "circle"), ("keys", "key", KEY_COLOUR, "diamond"))
 
 
-@lru_cache(maxsize=16)
-def _point_text(tokens: tuple[str, ...], sentences: tuple[str, ...], which: tuple[int, ...], role: str) -> Shared:
-    """Hover text of points: the token (as typed, never markup) and its sentence, shortened."""
+def _encoded(a: np.ndarray) -> dict:
+    """A 1-D float array as Plotly's typed-array spec, encoded once (Plotly would inspect and encode it on
+    every send; the corpus's points are sent on every rerun)."""
+    a = np.ascontiguousarray(a, dtype=np.float64)
+    return {"dtype": "f8", "bdata": base64.b64encode(a.tobytes()).decode("ascii"), "shape": str(len(a))}
+
+
+def qk_corpus_traces(
+    points: np.ndarray, is_query: np.ndarray, sentence: np.ndarray, tokens, sentences: tuple[str, ...]
+) -> tuple[dict, dict]:
+    """The faint clouds of the corpus's queries and keys, with the token and its sentence on hover; built
+    once per head and reused.  points [P, 2], is_query [P] bool, sentence [P] int, tokens (P), sentences: texts
+    """
     short = [escape_markup(s if len(s) <= 90 else s[:89] + "…") for s in sentences]
-    return Shared(f"<b>{escape_markup(t)}</b> ({role})<br>{short[i]}" for t, i in zip(tokens, which))
+    tokens = np.asarray(tokens, dtype=object)
+    traces = []
+    for (plural, role, colour, symbol), sel in zip(_ROLES, (is_query, ~is_query)):
+        text = Shared(f"<b>{escape_markup(t)}</b> ({role})<br>{short[i]}" for t, i in zip(tokens[sel], sentence[sel]))
+        traces.append(
+            {"type": "scatter", "x": _encoded(points[sel, 0]), "y": _encoded(points[sel, 1]), "mode": "markers",
+             "name": f"corpus {plural}", "marker": {"size": 5, "color": colour, "symbol": symbol, "opacity": 0.35},
+             "hovertext": text, "hovertemplate": "%{hovertext}<extra></extra>"}
+        )  # fmt: skip
+    return tuple(traces)
 
 
 def qk_space(
-    points: np.ndarray,
-    is_query: np.ndarray,
-    sentence: np.ndarray,
+    corpus: tuple[dict, dict],
+    typed_q: np.ndarray,
+    typed_k: np.ndarray,
     tokens,
-    sentences: tuple[str, ...],
     *,
-    typed: str,
     chosen: int | None = None,
     top: np.ndarray = (),
     top_weights: np.ndarray = (),
     axes: tuple[str, str] = ("PC 1", "PC 2"),
 ) -> go.Figure:
-    """Queries and keys in one plane: the corpus's faint, the typed sentence's large and labelled, lines
-    from the chosen typed query to its strongest keys (width = weight, the weight in the legend).
+    """Queries and keys in one plane: the corpus's clouds (qk_corpus_traces), the typed sentence's points
+    large and labelled, lines from the chosen query to its strongest keys (width = weight, weight in the legend).
 
-    points [P, 2], is_query [P] bool, sentence [P] int (-1: the typed sentence, else an index into
-    sentences), tokens (P); chosen: a typed query's index in reading order; top [k]: indices of its keys.
+    typed_q, typed_k: [n, 2]; tokens (n); chosen: a query's index; top [k]: indices of its keys, top_weights [k]
     """
-    typed_mask = sentence < 0
-    which = np.where(typed_mask, len(sentences), sentence)
-    texts = (*sentences, typed)
-    traces = []
-    roles = (("query", QUERY_COLOUR, "circle", is_query), ("key", KEY_COLOUR, "diamond", ~is_query))
-    plural = {"query": "queries", "key": "keys"}
-    for role, colour, symbol, mask in roles:
-        sel = mask & ~typed_mask
-        traces.append(
-            {"type": "scatter", "x": points[sel, 0], "y": points[sel, 1], "mode": "markers",
-             "name": f"corpus {plural[role]}",
-             "marker": {"size": 5, "color": colour, "symbol": symbol, "opacity": 0.35},
-             "hovertext": _point_text(tuple(np.asarray(tokens, dtype=object)[sel]), texts, tuple(which[sel]), role),
-             "hovertemplate": "%{hovertext}<extra></extra>"}
-        )  # fmt: skip
-    tq, tk = points[typed_mask & is_query], points[typed_mask & ~is_query]
-    typed_tokens = tuple(np.asarray(tokens, dtype=object)[typed_mask & is_query])
-    labels = token_labels(typed_tokens)
+    labels = token_labels(tokens)
+    traces = list(corpus)
     if chosen is not None:
         for j, w in zip(top, top_weights):
             traces.append(
-                {"type": "scatter", "x": [tq[chosen, 0], tk[j, 0]], "y": [tq[chosen, 1], tk[j, 1]], "mode": "lines",
-                 "name": f"→ {labels[j]}: {w:.3f}", "line": {"color": "#000000", "width": float(1 + 8 * w)},
-                 "opacity": 0.6, "hovertemplate": f"{labels[chosen]} → {labels[j]}<br>weight = {w:.6g}<extra></extra>"}
+                {"type": "scatter", "x": [typed_q[chosen, 0], typed_k[j, 0]], "y": [typed_q[chosen, 1], typed_k[j, 1]],
+                 "mode": "lines", "name": f"→ {labels[j]}: {w:.3f}", "opacity": 0.6,
+                 "line": {"color": "#000000", "width": float(1 + 8 * w)},
+                 "hovertemplate": f"{labels[chosen]} → {labels[j]}<br>weight = {w:.6g}<extra></extra>"}
             )  # fmt: skip
-    for role, colour, symbol, xy in (("query", QUERY_COLOUR, "circle", tq), ("key", KEY_COLOUR, "diamond", tk)):
+    for (plural, role, colour, symbol), xy in zip(_ROLES, (typed_q, typed_k)):
         traces.append(
             {"type": "scatter", "x": xy[:, 0], "y": xy[:, 1], "mode": "markers+text" if len(xy) <= 40 else "markers",
-             "name": f"your {plural[role]}", "text": labels, "textposition": "top center",
-             "textfont": {"color": colour},
+             "name": f"your {plural}", "text": labels, "textposition": "top center", "textfont": {"color": colour},
              "marker": {"size": 11, "color": colour, "symbol": symbol, "line": {"width": 1.5, "color": "#000000"}},
              "hovertemplate": f"<b>%{{text}}</b> ({role}, your sentence)<br>(%{{x:.4f}}, %{{y:.4f}})<extra></extra>"}
         )  # fmt: skip
     if chosen is not None:
         traces.append(
-            {"type": "scatter", "x": tq[chosen : chosen + 1, 0], "y": tq[chosen : chosen + 1, 1], "mode": "markers",
-             "name": f"the query {labels[chosen]}", "marker": {"size": 20, "color": QUERY_COLOUR, "symbol": "star",
-             "line": {"width": 1.5, "color": "#000000"}},
+            {"type": "scatter", "x": typed_q[chosen : chosen + 1, 0], "y": typed_q[chosen : chosen + 1, 1],
+             "mode": "markers", "name": f"the query {labels[chosen]}",
+             "marker": {"size": 20, "color": QUERY_COLOUR, "symbol": "star",
+                        "line": {"width": 1.5, "color": "#000000"}},
              "hovertemplate": f"<b>{labels[chosen]}</b> (the chosen query)<extra></extra>"}
         )  # fmt: skip
     return _figure(

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from attnviz import bert, core
+from attnviz import bert, core, qkv
 
 CORPUS_PATH = Path(__file__).with_name("data") / "corpus.txt"  # found beside the module, wherever it is installed
 TYPED = -1  # the sentence index of the typed sentence's points
@@ -62,6 +62,15 @@ def head_qk(trace: bert.BertTrace, layer: int, head: int) -> tuple[np.ndarray, n
     """One head's queries, keys and weights from a forward pass.  -> q, k [n, d_head], weights [n, n]"""
     t = trace.layers[layer]
     return t.q[head], t.k[head], t.weights[head]
+
+
+def project_head(weights: bert.BertWeights, h: np.ndarray, layer: int, head: int) -> tuple[np.ndarray, np.ndarray]:
+    """One head's queries and keys from the layer's input alone (no attention computed).
+
+    h: [n, d] the input to `layer` -> q, k [n, d_head], Q = H W_q + b_q and K = H W_k + b_k on the head's columns
+    """
+    p = qkv.head_slice(weights.layers[layer], weights.n_heads, head)
+    return h @ p["w_q"] + p["b_q"], h @ p["w_k"] + p["b_k"]
 
 
 def build_corpus(

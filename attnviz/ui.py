@@ -548,6 +548,16 @@ def qk_tsne(layer: int, head: int, show_special: bool, text: str, _fitted, _q, _
     return _qk_worker().submit(qkspace.space, _fitted, _q, _k, _tokens, method="tsne", tsne_sentences=subset)
 
 
+@st.cache_resource(max_entries=32, show_spinner=False)
+def qk_corpus_traces(layer: int, head: int, show_special: bool, tsne_of: str, _space, _sentences) -> tuple[dict, dict]:
+    """The corpus's two clouds as figure traces, built once per head (for t-SNE, once per typed sentence)."""
+    corpus = _space.sentence != qkspace.TYPED
+    tokens = tuple(t for t, c in zip(_space.tokens, corpus) if c)
+    return figures.qk_corpus_traces(
+        _space.points[corpus], _space.is_query[corpus], _space.sentence[corpus], tokens, _sentences
+    )
+
+
 @st.fragment(run_every=0.5)
 def wait_for(future: Future, status: Callable[[], tuple[float | None, str]]) -> None:
     """Say what is running, status() -> (fraction done or None, text); rerun the page when it is done."""

@@ -69,13 +69,12 @@ top_k = int(
     )
 )
 
-learned = ui.learned_text(settings.sentence, model)
+learned = ui.learned_text(settings.sentence, model, layers=layer)  # only the layers before this one
 if learned is None:
     st.stop()
 pieces, full = learned
 keep = pieces.shown(settings.special)
-q, k, _ = qkspace.head_qk(full, layer, head)
-q, k = q[keep], k[keep]  # [n, 32] the shown pieces
+q, k = qkspace.project_head(ui.bert_weights(model), full.hidden[layer][keep], layer, head)  # [n, 32] the shown pieces
 tokens = tuple(t for t, shown in zip(pieces.tokens, keep) if shown)
 n = len(tokens)
 fitted = ui.qk_corpus_head(layer, head, settings.special, corpus)
@@ -105,8 +104,9 @@ shown_sentences = len(np.unique(space.sentence[space.sentence != qkspace.TYPED])
 axes = ("PC 1", "PC 2") if space.method == "pca" else ("t-SNE 1", "t-SNE 2")
 st.plotly_chart(
     figures.qk_space(
-        space.points, space.is_query, space.sentence, space.tokens, corpus.sentences, typed=settings.sentence,
-        chosen=query, top=top, top_weights=weights[query, top], axes=axes,
+        ui.qk_corpus_traces(layer, head, settings.special, settings.sentence if space.method == "tsne" else "", space,
+                            corpus.sentences),
+        space.typed(True), space.typed(False), tokens, chosen=query, top=top, top_weights=weights[query, top], axes=axes,
     ),
     key="qks_plane",
 )  # fmt: skip

@@ -13,6 +13,7 @@ from threadpoolctl import threadpool_limits
 
 from attnviz import core, qkspace
 from attnviz.embeddings import bert_weights
+from tests.apptest_charts import decode
 
 HEADS = [(0, 0), (3, 1), (5, 11)]
 
@@ -244,3 +245,45 @@ def test_strongest_keys_largest_first_ties_in_reading_order():
     row = np.array([0.1, 0.3, 0.2, 0.3, 0.1])
     np.testing.assert_array_equal(qkspace.strongest(row, 3), [1, 3, 2])
     np.testing.assert_array_equal(qkspace.strongest(row, 10), [1, 3, 2, 0, 4])
+
+
+def test_the_figure_validates_and_shows_markup_as_text(monkeypatch):
+    from plotly import graph_objects as go
+
+    from attnviz import figures
+
+    monkeypatch.setattr(figures, "VALIDATE", True)
+    rng = np.random.default_rng(0)
+    points = rng.normal(size=(6, 2))
+    corpus = figures.qk_corpus_traces(
+        points, np.array([1, 1, 1, 0, 0, 0], bool), np.zeros(6, int), ("a", "<b>", "c") * 2,
+        ("a <b> c",),
+    )  # fmt: skip
+    tq, tk = rng.normal(size=(3, 2)), rng.normal(size=(3, 2))
+    tokens = ("<img src=x>", "a", "d")
+    fig = figures.qk_space(corpus, tq, tk, tokens, chosen=1, top=np.array([2, 0]), top_weights=np.array([0.7, 0.2]))
+    go.Figure(fig.to_dict())  # raises on any property Plotly does not know
+    by_name = {t.name: t for t in fig.data}
+    assert set(by_name) == {"corpus queries", "corpus keys", "your queries", "your keys", "→ d: 0.700",
+                            "→ &lt;img src=x&gt;: 0.200", "the query a"}  # fmt: skip
+    assert list(by_name["corpus keys"].hovertext) == [
+        f"<b>{t}</b> (key)<br>a &lt;b&gt; c" for t in ("a", "&lt;b&gt;", "c")
+    ]
+    assert list(by_name["your queries"].text) == ["&lt;img src=x&gt;", "a", "d"]
+    assert "<img" not in fig.to_json().replace("<b>", "")
+    np.testing.assert_array_equal(decode(fig.to_dict()["data"][1]["x"]), points[3:, 0])  # the keys, as sent
+    line = by_name["→ d: 0.700"]
+    assert list(line.x) == [tq[1, 0], tk[2, 0]] and list(line.y) == [tq[1, 1], tk[2, 1]]
+
+
+@pytest.mark.parametrize("layer,head", HEADS)
+def test_a_head_from_its_layers_input_alone(minilm, layer, head):
+    from attnviz import bert
+
+    text = "Is it the same, whichever way we compute it?"
+    w = bert_weights(minilm)
+    pieces = minilm.tokenize(text)
+    before = bert.forward(w, pieces.ids, pieces.tokens, layers=layer)  # only the layers before `layer`
+    q, k = qkspace.project_head(w, before.hidden[layer], layer, head)
+    ref_q, ref_k, _ = torch_head(text, layer, head)
+    assert np.abs(q - ref_q).max() <= 1e-4 and np.abs(k - ref_k).max() <= 1e-4
