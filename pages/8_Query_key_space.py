@@ -132,8 +132,8 @@ else:
         "neighbours, not distances, so read clusters, not lengths."
     )
 
-word = ui.md_escape(tokens[query])
-best = ", ".join(f"“{ui.md_escape(tokens[j])}” {weights[query, j]:.3f}" for j in top)
+word = ui.md_escape(labels[query])
+best = ", ".join(f"“{ui.md_escape(labels[j])}” {weights[query, j]:.3f}" for j in top)
 st.markdown(
     f"The query of “{word}” gives its largest weights to {best} (the lines; each is a weight in its own sentence, "
     "since a query only ever meets the keys of its sentence)."

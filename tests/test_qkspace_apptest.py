@@ -3,7 +3,6 @@ from the model's torch modules (tests/test_qkspace.reference); odd input; t-SNE 
 
 from __future__ import annotations
 
-import html
 import re
 import time
 
@@ -70,8 +69,9 @@ def check_page(at, text: str, layer: int, head: int, query: int, *, special: boo
     assert f"|t| = {np.linalg.norm(ref['t']):.3f}" in text_ and f"s = {ref['s']:.4f}" in text_
     assert f"= {ref['mean_norm']:.3f}" in text_ and f"(here {ref['mean_norm']:.3f})" in text_
     assert f"mean length {ref['typed_q_norm']:.3f} for its queries and {ref['typed_k_norm']:.3f} for its keys" in text_
-    best = ", ".join(f"“{html.unescape(tokens[j])}” {w[j]:.3f}" for j in order)
-    assert f"The query of “{tokens[query]}” gives its largest weights to {best} (the lines" in text_
+    plain = figures.unique_labels(tokens)
+    best = ", ".join(f"“{plain[j]}” {w[j]:.3f}" for j in order)
+    assert f"The query of “{plain[query]}” gives its largest weights to {best} (the lines" in text_
     return ref
 
 
