@@ -198,11 +198,12 @@ def fit_plane(x: np.ndarray) -> Plane:
 def tsne(x: np.ndarray, *, seed: int = TSNE_SEED) -> np.ndarray:
     """scikit-learn's t-SNE, seeded (PCA start, so the same input gives the same picture).  x [P, d] -> [P, 2]"""
     from sklearn.manifold import TSNE
+    from threadpoolctl import threadpool_limits
 
     perplexity = float(min(30.0, (len(x) - 1) / 3))
-    return TSNE(2, perplexity=perplexity, init="pca", random_state=seed, max_iter=250).fit_transform(
-        np.asarray(x, dtype=np.float64)
-    )
+    tsne = TSNE(2, perplexity=perplexity, init="pca", random_state=seed, max_iter=250)
+    with threadpool_limits(1):  # one core: it runs beside a server, and small inputs gain nothing from more
+        return tsne.fit_transform(np.asarray(x, dtype=np.float64))
 
 
 # --- the points ------------------------------------------------------------------------------
