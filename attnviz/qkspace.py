@@ -201,7 +201,7 @@ def tsne(x: np.ndarray, *, seed: int = TSNE_SEED) -> np.ndarray:
     from threadpoolctl import threadpool_limits
 
     perplexity = float(min(30.0, (len(x) - 1) / 3))
-    tsne = TSNE(2, perplexity=perplexity, init="pca", random_state=seed, max_iter=250)
+    tsne = TSNE(2, perplexity=perplexity, init="pca", random_state=seed, max_iter=500)  # 250 exaggerated, 250 free
     with threadpool_limits(1):  # one core: it runs beside a server, and small inputs gain nothing from more
         return tsne.fit_transform(np.asarray(x, dtype=np.float64))
 
