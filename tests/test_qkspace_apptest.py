@@ -147,3 +147,14 @@ def test_tsne_runs_in_the_background_with_a_stop():
     assert len(tr["your queries"]["x"]) == len(ref_tokens)
     assert f"t-SNE (seed 0) of your sentence and {len(subset)} corpus sentences" in prose(at)
     assert re.search(r"PCA keeps", prose(at)) is None
+
+
+def test_while_the_corpus_is_read_the_page_says_how_far(monkeypatch):
+    from concurrent.futures import Future
+
+    job = ui.CorpusJob(future=Future(), total=100, done=40)  # a job still running: 40 of 100 sentences
+    monkeypatch.setattr(ui, "qk_corpus", lambda _model: job)
+    at = app(PAGE)
+    assert not at.exception and not at.get("plotly_chart")
+    bars = at.get("progress")
+    assert bars and "40 of 100 sentences" in bars[0].proto.text and bars[0].proto.value == 40
