@@ -601,6 +601,7 @@ def qk_space(
         traces,
         {
             "height": 640,
+            "margin": {**MARGIN, "t": 40},  # room for the modebar above the legend
             "xaxis": {"title": {"text": axes[0]}, "zeroline": False},
             "yaxis": {"title": {"text": axes[1]}, "zeroline": False, "scaleanchor": "x"},
             "legend": {"orientation": "v", "x": 1.01, "y": 1},
