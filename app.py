@@ -36,7 +36,8 @@ with right:
         "sentence through MiniLM's real, trained heads. Geometry: watch the word vectors move together. "
         "Query, key, value: one learned head from its input to the next layer's, and cross-attention. "
         "Train attention: press Train and watch one attention layer learn its pattern from scratch. "
-        "Vision: attention among the patches of a handwritten digit, and a tiny attention classifier."
+        "Vision: attention among the patches of a handwritten digit, and a tiny attention classifier. "
+        "Query/key space: one head's queries and keys, of a corpus and of your sentence, as two clouds in one plane."
     )
 if (pair := ui.second_attention(settings)) is not None:
     ui.compare("home_pair", (trace.tokens, trace.weights), (pair[1].tokens, pair[1].weights), what="W")

@@ -7,6 +7,7 @@ theme) supplies the look, so a rerun pays for the data, not for restyling.
 
 from __future__ import annotations
 
+import base64
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
@@ -521,6 +522,90 @@ def geometry(
             "xaxis": {"title": {"text": axes[0]}, "zeroline": True},
             "yaxis": {"title": {"text": axes[1]}, "zeroline": True, "scaleanchor": "x"},
             "legend": {"orientation": "h", "y": 1.05},
+        },
+    )
+
+
+QUERY_COLOUR, KEY_COLOUR = "#0072B2", "#D55E00"  # blue and vermilion: apart for colour-blind eyes too
+_ROLES = (("queries", "query", QUERY_COLOUR, "circle"), ("keys", "key", KEY_COLOUR, "diamond"))
+
+
+def _encoded(a: np.ndarray) -> dict:
+    """A 1-D float array as Plotly's typed-array spec, encoded once (Plotly would inspect and encode it on
+    every send; the corpus's points are sent on every rerun)."""
+    a = np.ascontiguousarray(a, dtype=np.float64)
+    return {"dtype": "f8", "bdata": base64.b64encode(a.tobytes()).decode("ascii"), "shape": str(len(a))}
+
+
+def qk_corpus_traces(
+    points: np.ndarray, is_query: np.ndarray, sentence: np.ndarray, tokens, sentences: tuple[str, ...]
+) -> tuple[dict, dict]:
+    """The faint clouds of the corpus's queries and keys, with the token and its sentence on hover; built
+    once per head and reused.  points [P, 2], is_query [P] bool, sentence [P] int, tokens (P), sentences: texts
+    """
+    short = [escape_markup(s if len(s) <= 90 else s[:89] + "…") for s in sentences]
+    tokens = np.asarray(tokens, dtype=object)
+    traces = []
+    for (plural, role, colour, symbol), sel in zip(_ROLES, (is_query, ~is_query)):
+        text = Shared(f"<b>{escape_markup(t)}</b> ({role})<br>{short[i]}" for t, i in zip(tokens[sel], sentence[sel]))
+        traces.append(
+            {"type": "scatter", "x": _encoded(points[sel, 0]), "y": _encoded(points[sel, 1]), "mode": "markers",
+             "name": f"corpus {plural}", "marker": {"size": 5, "color": colour, "symbol": symbol, "opacity": 0.35},
+             "hovertext": text, "hovertemplate": "%{hovertext}<extra></extra>"}
+        )  # fmt: skip
+    return tuple(traces)
+
+
+def qk_space(
+    corpus: tuple[dict, dict],
+    typed_q: np.ndarray,
+    typed_k: np.ndarray,
+    tokens,
+    *,
+    chosen: int | None = None,
+    top: np.ndarray = (),
+    top_weights: np.ndarray = (),
+    axes: tuple[str, str] = ("PC 1", "PC 2"),
+) -> go.Figure:
+    """Queries and keys in one plane: the corpus's clouds (qk_corpus_traces), the typed sentence's points
+    large and labelled, lines from the chosen query to its strongest keys (width = weight, weight in the legend).
+
+    typed_q, typed_k: [n, 2]; tokens (n); chosen: a query's index; top [k]: indices of its keys, top_weights [k]
+    """
+    labels = token_labels(tokens)
+    traces = list(corpus)
+    if chosen is not None:
+        for j, w in zip(top, top_weights):
+            traces.append(
+                {"type": "scatter", "x": [typed_q[chosen, 0], typed_k[j, 0]], "y": [typed_q[chosen, 1], typed_k[j, 1]],
+                 "mode": "lines", "name": f"→ {labels[j]}: {w:.3f}", "opacity": 0.6,
+                 "line": {"color": "#000000", "width": float(1 + 8 * w)},
+                 "hovertemplate": f"{labels[chosen]} → {labels[j]}<br>weight = {w:.6g}<extra></extra>"}
+            )  # fmt: skip
+    for (plural, role, colour, symbol), xy in zip(_ROLES, (typed_q, typed_k)):
+        traces.append(
+            {"type": "scatter", "x": xy[:, 0], "y": xy[:, 1], "mode": "markers+text" if len(xy) <= 40 else "markers",
+             "name": f"your {plural}", "text": labels, "textposition": "top center", "textfont": {"color": colour},
+             "marker": {"size": 11, "color": colour, "symbol": symbol, "line": {"width": 1.5, "color": "#000000"}},
+             "hovertemplate": f"<b>%{{text}}</b> ({role}, your sentence)<br>(%{{x:.4f}}, %{{y:.4f}})<extra></extra>"}
+        )  # fmt: skip
+    if chosen is not None:
+        traces.append(
+            {"type": "scatter", "x": typed_q[chosen : chosen + 1, 0], "y": typed_q[chosen : chosen + 1, 1],
+             "mode": "markers", "name": f"the query {labels[chosen]}",
+             "marker": {"size": 20, "color": QUERY_COLOUR, "symbol": "star",
+                        "line": {"width": 1.5, "color": "#000000"}},
+             "hovertemplate": f"<b>{labels[chosen]}</b> (the chosen query)<extra></extra>"}
+        )  # fmt: skip
+    return _figure(
+        traces,
+        {
+            "height": 640,
+            "margin": {**MARGIN, "t": 40},  # room for the modebar above the legend
+            "xaxis": {"title": {"text": axes[0]}, "zeroline": False},
+            "yaxis": {"title": {"text": axes[1]}, "zeroline": False, "scaleanchor": "x"},
+            "legend": {"orientation": "v", "x": 1.01, "y": 1},
+            "hovermode": "closest",
         },
     )
 

@@ -19,7 +19,7 @@ import numpy as np
 import streamlit as st
 from threadpoolctl import ThreadpoolController
 
-from attnviz import bert, classifier, core, cross, embeddings, figures, linear, qkv, training
+from attnviz import bert, classifier, core, cross, embeddings, figures, linear, qkspace, qkv, training
 from attnviz.embeddings import (
     KIND_LABELS,
     KINDS,
@@ -69,6 +69,7 @@ PAGES = (  # (file, label, icon): the sidebar's own navigation, so the home page
     ("pages/5_Train_attention.py", "Train attention", ":material/model_training:"),
     ("pages/6_Cost.py", "Cost of attention", ":material/speed:"),
     ("pages/7_Vision.py", "Vision", ":material/image:"),
+    ("pages/8_Query_key_space.py", "Query/key space", ":material/bubble_chart:"),
 )
 SCALE_LABELS = {"none": "none (the seed)", "sqrt-d": "1/√d (Transformer)"}
 
@@ -540,6 +541,73 @@ def model_check(text: str, _model: MiniLM) -> tuple[float, float]:
 def favor_errors(x, exact, ms: tuple[int, ...], factor: float, orthogonal: bool, causal: bool) -> dict:
     """linear.error_curve, cached: the same sentence and settings are not approximated again."""
     return linear.error_curve(x, exact, ms, factor=factor, orthogonal=orthogonal, causal=causal)
+
+
+# --- the query/key space: the corpus and t-SNE run in the background, one job at a time ------------
+
+
+@dataclass
+class CorpusJob:
+    """The bundled corpus through the NumPy forward pass, once per server, in the background."""
+
+    future: Future  # -> qkspace.Corpus
+    total: int  # sentences
+    done: int = 0  # sentences finished so far (written by the worker)
+
+
+@st.cache_resource(show_spinner=False)
+def _qk_worker() -> ThreadPoolExecutor:
+    """One worker thread per server for the query/key space's long jobs: they queue, never pile up on the CPU."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="qkspace")
+
+
+@st.cache_resource(show_spinner=False)
+def qk_corpus(_model: MiniLM) -> CorpusJob:
+    """Start the corpus's forward pass (every head of every layer; ~100 sentences, a few seconds)."""
+    sentences = qkspace.load_corpus()
+    weights = bert_weights(_model)
+    job = CorpusJob(future=Future(), total=len(sentences))
+
+    def progress(i: int) -> None:
+        job.done = i + 1
+
+    job.future = _qk_worker().submit(qkspace.build_corpus, weights, sentences, _model.tokenize, progress=progress)
+    return job
+
+
+@st.cache_resource(max_entries=24, show_spinner=False)
+def qk_corpus_head(layer: int, head: int, show_special: bool, _corpus: qkspace.Corpus) -> qkspace.CorpusHead:
+    """One head's normalisation and PCA plane over the corpus: fitted once per server, shared."""
+    return qkspace.corpus_head(_corpus, layer, head, show_special=show_special)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def qk_tsne(layer: int, head: int, show_special: bool, text: str, _fitted, _q, _k, _tokens) -> Future:
+    """t-SNE of the typed sentence and a seeded part of the corpus, queued on the background worker."""
+    subset = qkspace.tsne_subset(int(_fitted.sentence.max()) + 1)
+    return _qk_worker().submit(qkspace.space, _fitted, _q, _k, _tokens, method="tsne", tsne_sentences=subset)
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def qk_corpus_traces(layer: int, head: int, show_special: bool, tsne_of: str, _space, _sentences) -> tuple[dict, dict]:
+    """The corpus's two clouds as figure traces, built once per head (for t-SNE, once per typed sentence)."""
+    corpus = _space.sentence != qkspace.TYPED
+    tokens = tuple(t for t, c in zip(_space.tokens, corpus) if c)
+    return figures.qk_corpus_traces(
+        _space.points[corpus], _space.is_query[corpus], _space.sentence[corpus], tokens, _sentences
+    )
+
+
+@st.fragment(run_every=0.5)
+def wait_for(future: Future, status: Callable[[], tuple[float | None, str]]) -> None:
+    """Say what is running, status() -> (fraction done or None, text); rerun the page when it is done."""
+    if future.done():
+        st.rerun(scope="app")
+    fraction, text = status()
+    if fraction is None:
+        st.info(text, icon=":material/hourglass_top:")
+    else:
+        st.progress(fraction, text=text)
 
 
 # --- two sentences ---------------------------------------------------------------------------

@@ -3,8 +3,8 @@
     .venv/bin/python benchmarks/bench_rerun.py [--reps 20] [--warmup 3] [--only step] [--profile step-128]
 
 Cases: the step page after a new sentence, the learned page after switching layer/head, the
-geometry page after moving the temperature slider, the Query, key, value page after a new sentence,
-each against the minimal app at the same n.
+geometry page after moving the temperature slider, the Query, key, value page and the Query/key space
+page (PCA, its corpus fitted once per head) after a new sentence, each against the minimal app at the same n.
 
 Each case is an AppTest kept alive for the whole run. Before every timed rerun the case makes a
 change never seen before (a new sentence, ...), so no st.cache_data entry can hide the work; then
@@ -52,6 +52,7 @@ STEP_PAGE = "pages/1_Step_by_step.py"
 LEARNED_PAGE = "pages/2_Unparameterised_vs_learned.py"
 GEOMETRY_PAGE = "pages/3_Geometry.py"
 QKV_PAGE = "pages/4_Query_key_value.py"
+QKSPACE_PAGE = "pages/8_Query_key_space.py"
 OUT = ROOT / "benchmarks" / "out"
 TIMEOUT = 120.0
 
@@ -151,6 +152,17 @@ def check_qkv(n: int) -> Callable[[AppTest, Context], None]:
     return check
 
 
+def check_qkspace(n: int) -> Callable[[AppTest, Context], None]:
+    def check(at: AppTest, ctx: Context) -> None:
+        _no_exception(at)
+        assert any(f"the {n} pieces of your sentence" in c.value for c in at.caption), "pieces"
+        spec = next(c.proto.spec for c in at.get("plotly_chart") if c.proto.id.endswith("-qks_plane"))
+        last = ctx.pieces(ctx.last[id(at)])[-1]
+        assert f'"{last}' in spec and '"your queries"' in spec, "the new sentence's points are not in the plane"
+
+    return check
+
+
 def switch_head(n: int) -> Callable[[AppTest, Context], None]:
     """On the learned page (sentence of n pieces, set once): choose the next (layer, head)."""
 
@@ -228,6 +240,9 @@ def cases() -> list[Case]:
             )
         )
         out.append(Case(f"qkv-{n}", REAL_APP, QKV_PAGE, n, set_sentence(n), check_qkv(n), f"minimal-{n}", 3.0))
+        out.append(
+            Case(f"qkspace-{n}", REAL_APP, QKSPACE_PAGE, n, set_sentence(n), check_qkspace(n), f"minimal-{n}", 3.0)
+        )
     return out
 
 
@@ -254,11 +269,12 @@ def start(case: Case) -> AppTest:
 
 
 def warm_model():
-    """Start the app's model future (st.cache_resource, per process) and wait for it."""
+    """Start the app's model future (st.cache_resource, per process) and the corpus job; wait for both."""
     from attnviz import ui
 
     t0 = time.perf_counter()
     minilm = ui.model_future().result()
+    ui.qk_corpus(minilm).future.result()  # the Query/key space page's corpus: once per server, before any timing
     return minilm, time.perf_counter() - t0
 
 

@@ -1,0 +1,105 @@
+"""The Query/key space page in a real browser: type a sentence, pick a query, read the points and the lines
+from the chart the browser holds and compare them with the torch reference (tests/test_qkspace.reference)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from bench_sessions import DECODE_JS
+
+from tests.browser.conftest import unescape_labels
+
+pytestmark = pytest.mark.browser
+
+TEXT = "The parrot watched the cat, and it stayed very still"
+LAYER, HEAD = 2, 4
+
+_TRACES_JS = (
+    "(key) => {"
+    + DECODE_JS
+    + r"""
+  const gd = document.querySelector(`.st-key-${key} [data-testid="stPlotlyChart"] .js-plotly-plot`);
+  if (!gd || !gd.data) return null;
+  const stale = document.querySelectorAll('[data-stale="true"]').length > 0;
+  return {stale, traces: gd.data.map((t) => ({name: t.name, x: decode(t.x), y: decode(t.y),
+                                              text: t.text ? Array.from(t.text) : null}))};
+}
+"""
+)
+
+# The pixel centre of point i of the named trace, from Plotly's own axes.
+_POINT_JS = r"""
+([key, name, i]) => {
+  const gd = document.querySelector(`.st-key-${key} [data-testid="stPlotlyChart"] .js-plotly-plot`);
+  const t = gd._fullData.find((d) => d.name === name);
+  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, box = gd.getBoundingClientRect();
+  return {x: box.left + xa._offset + xa.l2p(t.x[i]), y: box.top + ya._offset + ya.l2p(t.y[i])};
+}
+"""
+
+
+def plane(app, check, what: str) -> dict[str, dict]:
+    """The chart's traces by name, once check(traces) holds."""
+
+    def attempt():
+        raw = app.page.evaluate(_TRACES_JS, "qks_plane")
+        if raw is None or raw["stale"]:
+            return False, raw
+        traces = {t["name"]: t for t in raw["traces"]}
+        return check(traces), traces
+
+    ok, traces = app.poll(attempt, timeout=60)
+    if not ok:
+        app.screenshot("qks_plane_timeout")
+        pytest.fail(f"the plane never showed {what}; last seen: {list(traces or {})}")
+    return traces
+
+
+def test_type_pick_a_query_and_read_the_plane(app):
+    from tests.test_qkspace import reference
+
+    app.goto("/Query_key_space", layer=str(LAYER), head=str(HEAD))
+    app.wait_for_model()
+    app.type_sentence(TEXT)
+    ref = reference(TEXT, LAYER, HEAD, special=False)
+    labels = app.labels(ref["tokens"])
+
+    def typed(traces):
+        return "your queries" in traces and unescape_labels(traces["your queries"]["text"] or []) == labels
+
+    plane(app, typed, f"the pieces {labels}")
+    app.wait_for_model()
+    choice = app.page.get_by_role("combobox", name="Follow one query")
+    choice.scroll_into_view_if_needed()
+    choice.click()
+    app.page.get_by_role("option", name="it", exact=True).click()
+    query = labels.index("it")
+    traces = plane(app, lambda t: typed(t) and "the query it" in t, "the query “it”")
+    app.wait_for_model()
+    assert app.params()["q"] == str(query) and app.params()["layer"] == str(LAYER)
+
+    # the typed sentence's queries and keys, where the reference puts them
+    for name, key in (("your queries", "typed_q"), ("your keys", "typed_k")):
+        xy = np.c_[traces[name]["x"], traces[name]["y"]].astype(float)
+        assert np.abs(xy - ref[key]).max() <= 2e-4, name
+    assert len(traces["corpus queries"]["x"]) == len(traces["corpus keys"]["x"]) == ref["corpus_pieces"]
+    # lines from "it" to its three strongest keys, the weights in the legend
+    w = ref["weights"][query]
+    order = np.argsort(-w, kind="stable")[:3]
+    lines = [t for name, t in traces.items() if name.startswith("→")]
+    assert [t["name"] for t in lines] == [f"→ {labels[j]}: {w[j]:.3f}" for j in order]
+    for line, j in zip(lines, order):
+        ends = np.c_[line["x"], line["y"]].astype(float)
+        assert np.abs(ends - [ref["typed_q"][query], ref["typed_k"][j]]).max() <= 2e-4
+    # the hover names the token and the sentence
+    app.page.locator(".st-key-qks_plane").scroll_into_view_if_needed()
+    app.page.wait_for_timeout(300)
+    other = next(j for j in range(len(labels)) if j not in order)  # no line ends there to share the hover
+    point = app.page.evaluate(_POINT_JS, ["qks_plane", "your keys", other])
+    app.page.mouse.move(point["x"], point["y"])
+    hover = app.page.locator(".st-key-qks_plane .hoverlayer .hovertext").first
+    hover.wait_for()
+    assert f"{labels[other]} (key, your sentence)" in hover.text_content()
+    app.assert_no_exception()
+    app.screenshot("Query_key_space")
+    assert app.dialogs == [] and not app.page_errors
