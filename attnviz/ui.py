@@ -10,7 +10,7 @@ import math
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -121,9 +121,24 @@ def _load_and_freeze() -> MiniLM:
     return loaded
 
 
+# The NumPy model is ready ~0.3 s after the load starts: a page waits that long rather than drawing
+# the toy embeddings and then everything again. A slower load (a busy machine, the torch path) falls
+# back to the toy embeddings and the sidebar's notice after this many seconds (the torch path, which
+# takes several seconds, does not wait: it behaves as it did).
+FIRST_WAIT_S = 0.0 if os.environ.get("ATTNVIZ_BACKEND") == "torch" else 2.0
+
+
+def _loaded() -> Future:
+    """The model's future, after waiting (at most FIRST_WAIT_S) for a load under way."""
+    future = model_future()
+    if not future.done():
+        wait([future], timeout=FIRST_WAIT_S)
+    return future
+
+
 def minilm() -> MiniLM | None:
     """The loaded model, or None while it loads or if it failed (the sidebar says which)."""
-    future = model_future()
+    future = _loaded()
     if not future.done():
         return None
     try:
@@ -133,7 +148,7 @@ def minilm() -> MiniLM | None:
 
 
 def _model_status() -> None:
-    future = model_future()
+    future = _loaded()
     if not future.done():
         _wait_for_model()
     elif (error := future.exception()) is not None:
