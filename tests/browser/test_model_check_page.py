@@ -31,7 +31,7 @@ def test_check_button_loads_the_model_once_and_shows_max_delta(app, minilm):
         if busy.count() or result.count():
             break
     result.wait_for(timeout=300_000)  # sentence-transformers is imported on the first press, once per server
-    text = result.inner_text()
+    text = page.locator("p", has_text="Checked against the model:").inner_text()  # the whole sentence
     app.assert_no_exception()
 
     reference = model.load_reference()  # recomputed here: the served forward against the model's own
