@@ -336,8 +336,8 @@ def main(argv: list[str] | None = None) -> int:
         f"`make run`: first chart / model-backed heatmap after launch ({len(plain)} launches)",
         f"first chart **{fmt(chart)} s** (model still loading in {loading}/{len(plain)}); "
         f"model heatmap **{fmt(model)} s**",
-        f"before the model; ≤ {MODEL_TARGET_S:g} s",
-        met=loading * 2 > len(plain) and model is not None and model <= MODEL_TARGET_S,
+        f"the first chart model-backed (or before the model); ≤ {MODEL_TARGET_S:g} s",
+        met=(loading * 2 > len(plain) or chart == model) and model is not None and model <= MODEL_TARGET_S,
         first_chart_s=chart,
         model_heatmap_s=model,
     )
