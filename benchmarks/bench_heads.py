@@ -67,7 +67,7 @@ def main(argv=None) -> int:
 
     from attnviz.ui import all_cores  # the app's own thread settings, so this measures what it runs
 
-    minilm = load_minilm()
+    minilm = load_minilm("torch")  # the model's own forward is the reference here
     weights = bert_weights(minilm)
     print(
         f"bench_heads: torch {torch.__version__} ({torch.get_num_threads()} threads), "

@@ -73,10 +73,9 @@ class Context:
 
     def _single_piece_words(self) -> list[str]:
         """Common lowercase words that MiniLM reads as exactly one word piece."""
-        tok = self.minilm.tokenizer
-        vocab = tok.get_vocab()
+        vocab = self.minilm.tokenizer.get_vocab()  # the served (tokenizers) and the reference's alike
         words = sorted(w for w, i in vocab.items() if 2000 <= i < 12000 and w.isascii() and w.isalpha())
-        return [w for w in words if len(w) >= 3 and tok.tokenize(w) == [w]]
+        return [w for w in words if len(w) >= 3 and self.minilm.tokenize(w).tokens[1:-1] == (w,)]
 
     def pieces(self, text: str) -> tuple[str, ...]:
         """The tokens the app shows by default ([CLS]/[SEP] hidden)."""

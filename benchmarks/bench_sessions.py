@@ -32,6 +32,10 @@ server and any descendants), after each session, at the checkpoints, and the pea
   - thread names from /proc/PID/task/*/comm are listed too, but Python < 3.14 does not give OS threads
     their Python names (the loader thread 'minilm_0' shows up as 'python'), so they prove nothing there.
 
+Before the sessions, one browser context draws every page once (Home, then each page of ui.PAGES on the
+same sentence, waiting until its script has finished); the server's RSS is taken then, and whether any
+libtorch is mapped in its process tree (the app serves MiniLM through NumPy; torch only for the check).
+
 Exit status 1 if any session fails (the memory target is reported, not enforced). The whole run is
 bounded by --budget seconds; the browser and the server (its process group) are stopped on any exit.
 Server log: benchmarks/out/sessions-server.log.
@@ -66,7 +70,8 @@ STEP_PATH = "/Step_by_step"
 W_KEY = "step_weights"  # the W heatmap's key on the step page; the 3rd plotly chart if it is missing
 W_INDEX = 2
 VIEWPORT = {"width": 1400, "height": 1000}
-MEMORY_TARGET_MB = 700.0  # MB = 10**6 bytes; the issue's target for the server with the model and 30 sessions
+MEMORY_TARGET_MB = 400.0  # MB = 10**6 bytes; issue 10's target for the server with the model and 30 sessions
+PAGES_TARGET_MB = 300.0  # issue 10: one server that has drawn every page once, with no libtorch mapped
 ROWSUM_TOL = 1e-6
 SERVER_START_S = 60.0
 MODEL_WAIT_S = 90.0
@@ -206,6 +211,48 @@ def model_mappings(pid: int) -> int:
     return n
 
 
+def libtorch_mapped(pid: int) -> bool:
+    """Whether any process of the tree maps a libtorch shared library (torch was imported)."""
+    for p in process_tree(pid):
+        with contextlib.suppress(OSError):
+            if "libtorch" in Path(f"/proc/{p}/maps").read_text():
+                return True
+    return False
+
+
+PAGE_DONE_JS = """() => ({
+  running: (document.querySelector('[data-test-script-state]') || {getAttribute: () => "running"})
+    .getAttribute("data-test-script-state") === "running",
+  charts: document.querySelectorAll('[data-testid="stPlotlyChart"]').length,
+  exceptions: Array.from(document.querySelectorAll('[data-testid="stException"]'), (e) => e.innerText),
+})"""
+
+
+def draw_every_page(browser, base: str, budget: Budget) -> list[str]:
+    """One context visits every page on the same sentence and waits for each to finish; -> problems."""
+    problems = []
+    context = browser.new_context(viewport=VIEWPORT)
+    try:
+        page = context.new_page()
+        for slug in ["", *(f.stem.split("_", 1)[1] for f in sorted((ROOT / "pages").glob("*.py")))]:
+            page.goto(f"{base}/{slug}?s=the+cat+sat+on+the+mat", timeout=budget.left(30) * 1000)
+            time.sleep(1.0)  # the script starts after the page has connected
+            deadline = time.monotonic() + budget.left(30)
+            while time.monotonic() < deadline:
+                st = page.evaluate(PAGE_DONE_JS)
+                if st["exceptions"]:
+                    problems.append(f"/{slug}: {st['exceptions'][0][:200]}")
+                    break
+                if not st["running"]:
+                    break
+                time.sleep(0.2)
+            else:
+                problems.append(f"/{slug}: still running after 30 s")
+    finally:
+        context.close()
+    return problems
+
+
 def thread_names(pid: int) -> Counter:
     names: Counter = Counter()
     for p in process_tree(pid):
@@ -295,6 +342,9 @@ class Result:
     start_s: float | None = None  # server launch -> health
     warm_s: float | None = None  # server launch -> the warm-up page model-backed
     rss_warm_mb: float | None = None  # after the warm-up, before any session
+    rss_pages_mb: float | None = None  # after one context drew every page once
+    libtorch_pages: bool | None = None  # libtorch mapped after every page was drawn
+    page_problems: list[str] = field(default_factory=list)
     peak_mb: float = 0.0
     hwm_mb: float = 0.0
     max_mappings: int = 0
@@ -530,6 +580,14 @@ def run(
             time.sleep(0.5)
             result.rss_warm_mb = tree_rss_mb(proc.pid)
             log(f"model in use {result.warm_s:.1f} s after launch; server RSS {result.rss_warm_mb:.0f} MB")
+            result.page_problems = draw_every_page(browser, base, budget)
+            time.sleep(0.5)
+            result.rss_pages_mb = tree_rss_mb(proc.pid)
+            result.libtorch_pages = libtorch_mapped(proc.pid)
+            log(
+                f"every page drawn once: server RSS {result.rss_pages_mb:.0f} MB, libtorch mapped: "
+                f"{result.libtorch_pages}; problems: {result.page_problems or 'none'}"
+            )
             for i in range(1, sessions + 1):
                 if budget.left(1e9) < 2:
                     result.failures.append(f"time budget of {budget_s:g} s used up after {i - 1} sessions")
@@ -645,6 +703,12 @@ def report(r: Result, sessions: int, out=print) -> None:
             f"({r.peak_mb * 1e6 / 2**20:.0f} MiB) -> {verdict_mem} (target <= {MEMORY_TARGET_MB:g} MB with "
             f"the model and {sessions} sessions)"
         )
+    if r.rss_pages_mb is not None:
+        ok = r.rss_pages_mb <= PAGES_TARGET_MB and not r.libtorch_pages
+        out(
+            f"every page drawn once: {r.rss_pages_mb:.0f} MB, libtorch mapped: {r.libtorch_pages} -> "
+            f"{'OK' if ok else 'NOT MET'} (target <= {PAGES_TARGET_MB:g} MB, no libtorch)"
+        )
     for f in r.failures:
         out(f"FAILURE: {f}")
     out(f"wall time {r.wall_s:.0f} s; server log: {OUT / 'sessions-server.log'}")
@@ -679,6 +743,17 @@ def main(argv: list[str] | None = None) -> int:
         peak_mb=result.peak_mb,
         sessions_ok=ok_sessions,
     )
+    if result.rss_pages_mb is not None:
+        record(
+            "bench_sessions.py",
+            "One server that has drawn every page once (model served through NumPy)",
+            f"RSS **{result.rss_pages_mb:.0f} MB**; libtorch mapped: {'yes' if result.libtorch_pages else 'no'}"
+            + (f"; {len(result.page_problems)} page problem(s)" if result.page_problems else ""),
+            f"≤ {PAGES_TARGET_MB:g} MB, no libtorch",
+            met=result.rss_pages_mb <= PAGES_TARGET_MB and not result.libtorch_pages and not result.page_problems,
+            rss_mb=result.rss_pages_mb,
+            libtorch=bool(result.libtorch_pages),
+        )
     return 0 if result.ok and len(result.sessions) == args.sessions else 1
 
 

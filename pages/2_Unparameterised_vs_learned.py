@@ -210,11 +210,35 @@ if ui.second(settings) is not None and (
     )
 
 st.divider()
-if causal:
-    st.caption("The check against the model runs without the causal mask (the model has none).")
-attn_delta, hidden_delta = ui.model_check(settings.sentence, model)
 st.markdown(
-    f"**Checked against the model, live:** for this sentence the NumPy heads differ from MiniLM's own "
-    f"attention by at most {attn_delta:.1e} (all 72 heads) and the hidden states by at most "
-    f"{hidden_delta:.1e} (all 6 layers)."
+    "**Check against the model.** The heads above are computed in NumPy from the model's own files. "
+    "The button runs the same sentence through sentence-transformers (the model's own code, in torch) "
+    "and shows how far the two differ."
 )
+if causal:
+    st.caption("The check runs without the causal mask (the model has none).")
+missing = ui.reference_missing()
+if missing is not None:
+    st.button("Check against the model", key="learned_check", disabled=True, help=f"Cannot check: {missing}.")
+    st.caption(
+        f"The check cannot run on this server: {missing}. The heads are still served through NumPy; "
+        "install sentence-transformers and torch (requirements.txt) to compare them with the model."
+    )
+elif st.button("Check against the model", key="learned_check") or st.session_state.get("learned_checked"):
+    st.session_state["learned_checked"] = True  # once pressed, the check follows the sentence
+    try:
+        with st.spinner("Loading the model through sentence-transformers (once per server)…"):
+            check = ui.checked(settings.sentence, model)
+    except ui.ModelUnavailable as e:
+        st.warning(f"The check could not run: {ui.md_escape(str(e))}", icon=":material/warning:")
+    else:
+        pieces_note = (
+            f"the same {check.n} word pieces and ids"
+            if check.same_pieces
+            else "**different word pieces** (please report this)"
+        )
+        st.markdown(
+            f"**Checked against the model:** for this sentence both tokenizers give {pieces_note}; the NumPy heads "
+            f"differ from MiniLM's own attention by at most {check.attention:.1e} (all 72 heads) and the hidden "
+            f"states by at most {check.hidden:.1e} (all 6 layers)."
+        )

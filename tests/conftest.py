@@ -1,4 +1,8 @@
-"""Shared fixtures: the real model, loaded once for the whole test session."""
+"""Shared fixtures: the real model, loaded once for the whole test session.
+
+`minilm` is the model of record, sentence-transformers (torch): what the tests compare against.
+`served` is what the app, the CLI and the Python API use: the same files read by NumPy, no torch.
+"""
 
 import os
 
@@ -11,6 +15,13 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 @pytest.fixture(scope="session")
 def minilm():
-    from attnviz.embeddings import load_minilm
+    from attnviz.model import load_reference
 
-    return load_minilm()
+    return load_reference()
+
+
+@pytest.fixture(scope="session")
+def served():
+    from attnviz.model import load
+
+    return load()

@@ -190,8 +190,7 @@ def test_learned_page_shows_the_models_head(minilm):
     left, _, _ = heatmap(at, "learned_left")
     np.testing.assert_allclose(left, expected(minilm, "the cat sat on the mat").weights, atol=1e-9)
     np.testing.assert_allclose(heatmap(at, "learned_diff")[0], z - left, atol=1e-6)
-    check = at.markdown[-1].value
-    assert "Checked against the model" in check and "e-0" in check
+    assert not any("Checked against the model" in m.value for m in at.markdown)  # only when asked
 
 
 def test_learned_page_with_markers_and_causal_mask(minilm):
