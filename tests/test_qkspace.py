@@ -23,9 +23,9 @@ HEADS = [(0, 0), (3, 1), (5, 11)]
 
 @lru_cache(maxsize=1)
 def _model():
-    from attnviz.embeddings import load_minilm
+    from attnviz.model import load_reference
 
-    return load_minilm()
+    return load_reference()  # the model of record (sentence-transformers), not the served NumPy path
 
 
 @lru_cache(maxsize=256)
