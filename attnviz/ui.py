@@ -62,6 +62,7 @@ URL_KEYS = {SENTENCE: "s", SENTENCE2: "s2", EMBEDDING: "e", SPECIAL: "special", 
 TEMPERATURE_STEP = 0.05
 PAGES = (  # (file, label, icon): the sidebar's own navigation, so the home page is called "Home"
     ("app.py", "Home", ":material/home:"),
+    ("pages/0_Lesson.py", "Lesson", ":material/school:"),
     ("pages/1_Step_by_step.py", "Step by step", ":material/stairs:"),
     ("pages/2_Unparameterised_vs_learned.py", "Unparameterised vs learned", ":material/compare:"),
     ("pages/3_Geometry.py", "Geometry", ":material/scatter_plot:"),
@@ -366,9 +367,16 @@ def layer_and_head(left, right, prefix: str) -> tuple[int, int]:
     return int(layer), int(head)
 
 
-def setup(title: str, extra: Mapping[str, Setting] | None = None) -> Settings:
-    """Every page starts here: page config and the shared sidebar (plus the page's own settings)."""
-    st.set_page_config(page_title=f"{title} · {TITLE}", page_icon=FAVICON, layout="wide")
+def setup(title: str, extra: Mapping[str, Setting] | None = None, *, collapsed: bool = False) -> Settings:
+    """Every page starts here: page config and the shared sidebar (plus the page's own settings).
+
+    collapsed: start with the sidebar closed (presenter mode)."""
+    st.set_page_config(
+        page_title=f"{title} · {TITLE}",
+        page_icon=FAVICON,
+        layout="wide",
+        initial_sidebar_state="collapsed" if collapsed else "auto",
+    )
     return sidebar(title, extra or {})
 
 
@@ -541,6 +549,31 @@ def compare(key: str, a: tuple[tuple[str, ...], np.ndarray], b: tuple[tuple[str,
     st.markdown(
         f"“{word}” attends most to {favourites(wa[shared.a[i]], ta)} in A, "
         f"and to {favourites(wb[shared.b[i]], tb)} in B."
+    )
+
+
+# --- exports ---------------------------------------------------------------------------------
+
+# The chart's own toolbar saves it as PNG or SVG, in the browser (no server, no network).
+CHART_CONFIG = {
+    "displaylogo": False,
+    "modeBarButtonsToAdd": ["toImage"],
+    "toImageButtonOptions": {"format": "png", "scale": 2},
+}
+
+
+def csv_button(matrix, *, key: str, where=st) -> None:
+    """A download button for one matrix as CSV (lesson.Matrix); the file is made only when pressed."""
+    from attnviz import lesson
+
+    where.download_button(
+        f"{matrix.name} as CSV",
+        data=lambda: lesson.to_csv(matrix),
+        file_name=f"attnviz-{re.sub(r'[^A-Za-z0-9]+', '-', matrix.name).strip('-') or 'matrix'}.csv",
+        mime="text/csv",
+        on_click="ignore",
+        icon=":material/download:",
+        key=key,
     )
 
 
