@@ -32,6 +32,8 @@ with right:
     for page, label, icon in ui.PAGES[1:]:
         st.page_link(page, label=label, icon=icon)
     st.caption(
+        "Lesson: the same walk-through one idea per screen, for class (arrow keys, presenter mode, guesses "
+        "before each reveal, a handout to take home). "
         "Step by step: the seed's walk-through with every matrix. Unparameterised vs learned: the same "
         "sentence through MiniLM's real, trained heads. Geometry: watch the word vectors move together. "
         "Query, key, value: one learned head from its input to the next layer's, and cross-attention. "
