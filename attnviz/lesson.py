@@ -86,7 +86,7 @@ def reveal(question: Question, guess: int) -> str:
     "You guessed “you”; W gives “are” 0.41 (the largest), your choice 0.22."
     """
     best, values, names = question.answer, question.values, question.options
-    if guess == best:
+    if values[guess] == values[best]:  # a tie for the largest is right too
         return (
             f"You guessed {quote(names[guess])}: right. {question.measure} it {values[guess]:.2f}, "
             f"the largest of the {len(names)}."
@@ -98,11 +98,11 @@ def reveal(question: Question, guess: int) -> str:
 
 
 def question_row(weights: np.ndarray) -> int:
-    """The query to ask about: the first row whose largest weight is not on itself (a surprise
-    worth predicting), else the last row.  weights [n, n]"""
+    """The query to ask about: the first row with a weight larger than its own (a surprise worth
+    predicting), else the last row.  weights [n, n]"""
     n = weights.shape[0]
     for i in range(n):
-        if int(np.argmax(weights[i])) != i:
+        if weights[i].max() > weights[i, i]:  # strictly: a tie with itself is no surprise
             return i
     return n - 1
 
@@ -277,8 +277,8 @@ def _weights(c: Context) -> Screen:
         "W: the attention weights",
         f"Each row of W is a word's recipe: how much it takes from every word, positive and adding up to 1 "
         f"(s = {t.scale:.4g}, T = {t.temperature:g}).",
-        r"W = \operatorname{softmax}\!\left(s\, X X^\top / T\right) \text{ by rows},"
-        r" \qquad \textstyle\sum_j W_{ij} = 1",
+        r"\begin{gathered} W = \operatorname{softmax}\!\left(s\, X X^\top / T\right) \text{ by rows} \\"
+        r" \textstyle\sum_j W_{ij} = 1 \end{gathered}",
         "W = softmax(s·X Xᵀ / T) by rows,  Σⱼ Wᵢⱼ = 1",
         "W: row i is how much word i takes from each word (the columns); each row adds up to 1.",
         lambda: figures.weights_heatmap(t.weights, t.tokens),
@@ -316,11 +316,12 @@ def _moving(c: Context) -> Screen:
         "moving",
         "The words move together",
         f"Every new vector is an average of the old ones, so the words move toward each other: the mean "
-        f"distance between two words falls from {before:.3f} to {after:.3f} (in all {t.d} dimensions). "
-        "The picture shows two; real models use 64 or 128 per head, where we cannot draw them.",
-        r"y_i = \sum_j W_{ij}\, x_j \quad\Rightarrow\quad y_i \text{ lies among the } x_j",
+        f"distance between two words falls from {before:.3f} to {after:.3f} (in all {t.d} dimensions).",
+        r"\begin{gathered} y_i = \textstyle\sum_j W_{ij}\, x_j \\ \Rightarrow\ y_i \text{ lies among the } x_j"
+        r" \end{gathered}",
         "yᵢ = Σⱼ Wᵢⱼ xⱼ: each yᵢ lies among the xⱼ",
-        "Hollow points: the words before attention (X); filled: after (Y = W X); each arrow is one word's move.",
+        "Hollow points: the words before attention (X); filled: after (Y = W X); each arrow is one word's move. "
+        "The picture shows two dimensions; real heads have 64 or 128, where we cannot draw them.",
         lambda: _geometry_figure(t),
     )
 
@@ -361,8 +362,8 @@ def _qkv(c: Context) -> Screen:
         f"Give attention three matrices to learn, W_q, W_k, W_v ({t.d} × {dh}). Each word asks with its query "
         f"q = x W_q, is found by its key k = x W_k, and hands over its value v = x W_v. Here they are random "
         "(nothing learned yet): the shapes are those of a real head.",
-        r"Q = X W_q,\quad K = X W_k,\quad V = X W_v,"
-        r" \qquad W = \operatorname{softmax}\!\left(Q K^\top / \sqrt{d}\right), \quad Z = W V",
+        r"\begin{gathered} Q = X W_q,\quad K = X W_k,\quad V = X W_v \\"
+        r" W = \operatorname{softmax}\!\left(Q K^\top / \sqrt{d}\right), \quad Z = W V \end{gathered}",
         "Q = X W_q,  K = X W_k,  V = X W_v;  W = softmax(Q Kᵀ / √d),  Z = W V",
         f"Q, K and V for the sentence ({t.n} × {dh} each), from random projections of X.",
         lambda: figures.qkv(h.q[0], h.k[0], h.v[0], t.tokens, query=0),

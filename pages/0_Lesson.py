@@ -15,14 +15,14 @@ SETTINGS = {
     SCREEN: Setting("screen", 1, ui.whole(1, N)),
     PRESENT: Setting("present", False, ui.flag),
 }
-PRESENT_HEIGHT = 400  # px: title, text, formula and one chart within a 1280 × 720 projector
+PRESENT_HEIGHT = 430  # px: title, text, formula and one chart within a 1280 × 720 projector
 # A fixed style block (no user text): larger type, less padding, for a projector.
 PRESENTER_CSS = """<style>
-.stMainBlockContainer { padding-top: 1.2rem; padding-bottom: 0.5rem; max-width: 100%; }
+.stMainBlockContainer { padding-top: 3.6rem; padding-bottom: 0.5rem; max-width: 100%; }
 .stMainBlockContainer [data-testid="stMarkdownContainer"] p { font-size: 1.35rem; line-height: 1.45; }
 .stMainBlockContainer h2 { font-size: 2.1rem; padding: 0.2rem 0; }
 .stMainBlockContainer [data-testid="stCaptionContainer"] p { font-size: 1.1rem; }
-.stMainBlockContainer .katex { font-size: 1.45rem; }
+.stMainBlockContainer .katex { font-size: 1.2rem; }
 </style>"""
 
 
@@ -59,7 +59,7 @@ if screen.key == "learned":
     context = lesson.Context(trace, emb.source, learned_head(settings))
     screen = lesson.screen(i - 1, context)
 
-prev_box, progress_box, next_box, mode_box = st.columns([1.3, 6, 1.3, 2], vertical_alignment="center")
+prev_box, progress_box, next_box, mode_box = st.columns([1.7, 5, 1.7, 2.6], vertical_alignment="center")
 prev_box.button("Previous", key="lesson_prev", on_click=go, args=(-1,), disabled=i == 1, shortcut="Left",
                 icon=":material/arrow_back:", width="stretch")  # fmt: skip
 progress_box.progress(i / N, text=f"Screen {i} of {N}")
@@ -70,35 +70,38 @@ mode_box.toggle(
 )
 
 st.header(f"{i} · {screen.title}")
-st.markdown(ui.md_escape(screen.text))
-st.latex(screen.latex)
+# Presenter mode: the words on the left, the chart on the right, so both fit a 1280 × 720 projector.
+words_box, chart_box = st.columns([2, 3], gap="large") if present else (st.container(), st.container())
+with words_box:
+    st.markdown(ui.md_escape(screen.text))
+    st.latex(screen.latex)
+    question = screen.question
+    revealed = question is None or st.session_state.get(REVEALED) == screen.key
+    if question is not None:
+        guess_box, button_box = st.columns([4, 1.3], vertical_alignment="bottom")
+        guess = guess_box.selectbox(
+            ui.md_escape(question.prompt) + " Guess first, then press Reveal.",
+            question.options,
+            index=None,
+            placeholder="The class's guess",
+            key=f"lesson_guess_{screen.key}_{hash(trace.tokens)}",
+        )
+        button_box.button("Reveal", key="lesson_reveal", on_click=reveal, args=(screen.key,), type="primary")
+        if revealed and guess is None:
+            st.info("Choose the class's guess first, then press Reveal.", icon=":material/help:")
+            revealed = False
+        elif revealed:
+            said = lesson.reveal(question, question.options.index(guess))
+            st.success(ui.md_escape(said), icon=":material/visibility:")
 
-question = screen.question
-revealed = question is None or st.session_state.get(REVEALED) == screen.key
-if question is not None:
-    guess_box, button_box = st.columns([4, 1], vertical_alignment="bottom")
-    guess = guess_box.selectbox(
-        ui.md_escape(question.prompt) + " Guess first, then press Reveal.",
-        question.options,
-        index=None,
-        placeholder="The class's guess",
-        key=f"lesson_guess_{screen.key}_{hash(trace.tokens)}",
-    )
-    button_box.button("Reveal", key="lesson_reveal", on_click=reveal, args=(screen.key,), type="primary")
-    if revealed and guess is None:
-        st.info("Choose the class's guess first, then press Reveal.", icon=":material/help:")
-        revealed = False
-    elif revealed:
-        st.success(ui.md_escape(lesson.reveal(question, question.options.index(guess))), icon=":material/visibility:")
-
-if screen.figure is not None:
-    if revealed:
+with chart_box:
+    if screen.figure is not None and revealed:
         fig = screen.figure()
         if present:
             fig.update_layout(height=min(fig.layout.height or PRESENT_HEIGHT, PRESENT_HEIGHT))
         st.plotly_chart(fig, key="lesson_chart", config=ui.CHART_CONFIG)
         st.caption(ui.md_escape(screen.caption))
-    else:
+    elif screen.figure is not None:
         st.caption("The chart appears after Reveal.")
 
 if not present:

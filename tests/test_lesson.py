@@ -58,7 +58,7 @@ def test_every_number_in_the_screens_text_by_hand(context):
 def test_reveal_compares_the_guess_with_w(context):
     w = numpy_weights(X)
     q = lesson.screen(5, context).question
-    row = next(i for i in range(4) if np.argmax(w[i]) != i) if any(np.argmax(w[i]) != i for i in range(4)) else 3
+    row = next((i for i in range(4) if w[i].max() > w[i, i]), 3)
     np.testing.assert_allclose(q.values, w[row])
     best = int(np.argmax(w[row]))
     wrong = (best + 1) % 4
@@ -75,11 +75,14 @@ def test_reveal_by_hand():
     q = lesson.Question("?", ("a", "b", "c"), np.array([0.2, 0.41, 0.39]), "W gives")
     assert lesson.reveal(q, 0) == "You guessed “a”; W gives “b” 0.41 (the largest), your choice 0.20."
     assert lesson.reveal(q, 1) == "You guessed “b”: right. W gives it 0.41, the largest of the 3."
+    tie = lesson.Question("?", ("a", "b"), np.array([0.5, 0.5]), "W gives")
+    assert lesson.reveal(tie, 1).startswith("You guessed “b”: right.")
 
 
 def test_question_row_and_negative_row():
     assert lesson.question_row(np.eye(3)) == 2  # every word on itself: ask about the last
     assert lesson.question_row(np.array([[0.9, 0.1], [0.7, 0.3]])) == 1
+    assert lesson.question_row(np.array([[0.4, 0.4, 0.2], [0.3, 0.3, 0.4], [0, 0, 1]])) == 1  # a tie is no surprise
     assert lesson.negative_row(np.array([[1.0, 2.0], [3.0, -1.0]])) == 1
     assert lesson.negative_row(np.ones((2, 2))) is None
 

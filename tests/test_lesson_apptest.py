@@ -83,7 +83,7 @@ def test_w_screen_and_reveal_against_numpy(minilm, text):
     tokens, w = numpy_w(minilm, text)
     assert title(at) == "6 · W: the attention weights"
     assert not at.get("plotly_chart")  # the chart waits for the guess
-    row = next((i for i in range(len(tokens)) if np.argmax(w[i]) != i), len(tokens) - 1)
+    row = next((i for i in range(len(tokens)) if w[i].max() > w[i, i]), len(tokens) - 1)
     labels = lesson.figures.unique_labels(tokens)
     guess = at.selectbox(key=f"lesson_guess_weights_{hash(tokens)}")
     assert list(guess.options) == labels
@@ -95,7 +95,7 @@ def test_w_screen_and_reveal_against_numpy(minilm, text):
     at.button(key="lesson_reveal").click().run()
     best = int(np.argmax(w[row]))
     said = plain(at.success[0].value)
-    if pick == best:
+    if w[row, pick] == w[row, best]:
         assert said.startswith(f"You guessed “{labels[pick]}”: right. W gives it {w[row, best]:.2f}")
     else:
         assert said == (
@@ -162,7 +162,7 @@ def test_presenter_mode_from_the_link_and_the_toggle():
         b.proto.id.endswith("lesson_handout") for b in at.get("download_button")
     )
     fig_height = __import__("json").loads(at.get("plotly_chart")[0].proto.spec)["layout"]["height"]
-    assert fig_height <= 400
+    assert fig_height <= 430
     at.toggle(key="_w_lesson_present").set_value(False).run()
     assert at.query_params["present"] == "0" and not [h for h in at.get("html") if "<style>" in h.proto.body]
     keys = [b.proto.id.rsplit("-", 1)[-1] for b in at.get("download_button")]
