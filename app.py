@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from attnviz import figures, ui
+from attnviz import ui
 
-settings = ui.setup("Home")
+settings = ui.setup("Home", ui.W_SETTINGS)
 st.title("attnviz: self-attention, made visible")
 st.caption(
     "Type a sentence in the sidebar. Every page computes attention for it with NumPy, "
@@ -15,7 +15,7 @@ emb, trace = ui.attention(settings)
 left, right = st.columns([3, 2], gap="large")
 with left:
     st.subheader("Attention weights W")
-    st.plotly_chart(figures.weights_heatmap(trace.weights, trace.tokens), key="home_weights")
+    ui.weights_view(trace.weights, trace.tokens, key="home_weights")
     st.caption(
         "Row i shows how much word i takes from every word (the columns) to build its new, "
         "context-aware vector; each row adds up to 1."

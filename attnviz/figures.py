@@ -221,10 +221,23 @@ def panels(
     )
 
 
-def weights_heatmap(weights: np.ndarray, tokens, *, title: str = "") -> go.Figure:
-    """W [n, n]: how much each query (row) takes from each key (column); rows sum to 1."""
+def weights_heatmap(
+    weights: np.ndarray, tokens, *, title: str = "", relative: bool = False, square: bool = False
+) -> go.Figure:
+    """W [n, n]: how much each query (row) takes from each key (column); rows sum to 1.
+
+    relative: colours from 0 to the largest weight (readable when every weight is near 1/n), else
+    the absolute 0 to 1; square: cells stay square at any width (the y axis anchored to the x axis).
+    """
     labels = token_labels(tokens)
-    return heatmap(weights, labels, labels, title=title, zmin=0.0, zmax=1.0, value_name="weight")
+    w = np.asarray(weights)
+    top = float(np.max(w, initial=0.0)) if relative else 1.0
+    fig = heatmap(w, labels, labels, title=title, zmin=0.0, zmax=top or 1.0, value_name="weight")
+    if square:
+        fig.layout.yaxis.scaleanchor = "x"
+        fig.layout.yaxis.constrain = "domain"
+        fig.layout.xaxis.constrain = "domain"
+    return fig
 
 
 def scores_heatmap(scores: np.ndarray, tokens, *, value_name: str = "score") -> go.Figure:

@@ -552,6 +552,29 @@ def compare(key: str, a: tuple[tuple[str, ...], np.ndarray], b: tuple[tuple[str,
     )
 
 
+# --- W views ---------------------------------------------------------------------------------
+
+ABSOLUTE = "w_absolute"  # session key: W's colours on the absolute 0-1 scale (else 0 to its largest weight)
+W_SETTINGS = {ABSOLUTE: Setting("wabs", False, flag)}  # a page's extra settings (in the URL as wabs=1)
+
+
+def weights_view(weights: np.ndarray, tokens, *, key: str, title: str = "") -> None:
+    """W as a heatmap with square cells, coloured 0 to its largest weight (or 0 to 1, one toggle away,
+    in the URL), and a plain line when W is nearly one-hot or nearly uniform. Once per page (one toggle);
+    the page passes W_SETTINGS to setup."""
+    absolute = st.session_state.get(ABSOLUTE, False)
+    fig = figures.weights_heatmap(weights, tokens, title=title, relative=not absolute, square=True)
+    st.plotly_chart(fig, key=key, config=CHART_CONFIG)
+    if (note := core.spread_note(weights)) is not None:
+        st.info(note, icon=":material/lightbulb:")
+    st.toggle(
+        "Colours on the absolute 0–1 scale",
+        **widget(ABSOLUTE),
+        help="Off: colours run from 0 to the largest weight, which keeps a nearly uniform W readable. "
+        "On: from 0 to 1, the same for every sentence.",
+    )
+
+
 # --- exports ---------------------------------------------------------------------------------
 
 # The chart's own toolbar saves it as PNG or SVG, in the browser (no server, no network).

@@ -6,7 +6,7 @@ import streamlit as st
 from attnviz import figures, ui
 from attnviz.embeddings import KIND_LABELS
 
-settings = ui.setup("Step by step")
+settings = ui.setup("Step by step", ui.W_SETTINGS)
 st.title("Step by step")
 emb, trace = ui.attention(settings)
 n, d = trace.n, trace.d
@@ -24,7 +24,7 @@ with weights_box:
         rf"W_{{ij}} = \frac{{\exp\!\left(s\,W^*_{{ij}} / T\right)}}{{\sum_k \exp\!\left(s\,W^*_{{ik}} / T\right)}}"
         rf"\qquad s = {s_tex},\; T = {settings.temperature:g}"
     )
-    st.plotly_chart(figures.weights_heatmap(trace.weights, tokens), key="step_weights")
+    ui.weights_view(trace.weights, tokens, key="step_weights")
     st.caption(
         "Each row now holds positive weights that add up to 1: how much the row word takes from each column word."
     )
