@@ -179,3 +179,29 @@ def test_odd_input_gets_a_message_or_a_screen(text):
         assert title(at) == "6 · W: the attention weights"
         for box in at.markdown:
             assert "<img" not in box.value or "\\<img" in box.value
+
+
+def test_step_page_exports_every_matrix_as_csv(minilm):
+    import csv
+    import io
+
+    from tests.test_pages import STEP
+    from tests.test_pages import app as page_app
+
+    at = page_app(STEP, s="hi how are you")
+    tokens, w = numpy_w(minilm, "hi how are you")
+    buttons = {b.proto.id.rsplit("-", 1)[-1]: b for b in at.get("download_button")}
+    assert {"step_csv_x", "step_csv_scores", "step_csv_w", "step_csv_y"} <= set(buttons)
+    assert buttons["step_csv_w"].proto.label == "W as CSV"
+    # the file itself: what lesson.to_csv writes for W (the button makes it when pressed)
+    from attnviz import lesson as core_lesson
+
+    rows = list(csv.reader(io.StringIO(core_lesson.to_csv(core_lesson.Matrix("W", tokens, tokens, w)))))
+    assert rows[0] == ["W", *tokens] and [r[0] for r in rows[1:]] == list(tokens)
+    np.testing.assert_allclose(np.array([r[1:] for r in rows[1:]], dtype=float), w)
+    # PNG from the chart's own toolbar: the config reaches the charts (the download itself is Plotly's, in the browser)
+    for chart in at.get("plotly_chart"):
+        key = chart.proto.id.rsplit("-", 1)[-1]
+        if key in ("step_x", "step_scores", "step_weights", "step_y"):
+            config = __import__("json").loads(chart.proto.config)
+            assert config["toImageButtonOptions"]["format"] == "png" and config["displaylogo"] is False, key
