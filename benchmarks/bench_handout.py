@@ -187,7 +187,13 @@ class Lesson:
         shows_chart = self._shows_chart(k, lesson)
         self.page.evaluate(ARM_NEXT_JS, [k, shows_chart])
         self.page.keyboard.press("ArrowRight")
-        self.page.wait_for_function("() => window.__next && window.__next.done", timeout=WAIT_S * 1000)
+        try:
+            self.page.wait_for_function("() => window.__next && window.__next.done", timeout=WAIT_S * 1000)
+        except Exception as e:
+            seen = self.page.locator('[data-testid="stMain"] h2').first.inner_text()
+            raise AssertionError(
+                f"screen {k} (chart: {shows_chart}) never showed after →; the page shows {seen!r}"
+            ) from e
         w = self.page.evaluate("() => window.__next")
         self.settle()
         self.screen = k
