@@ -46,6 +46,7 @@ bench: setup-dev  ## every benchmark (about 15 minutes), then one table: benchma
 	-$(PY) benchmarks/bench_cli.py
 	-$(PY) benchmarks/bench_launch.py
 	-$(PY) benchmarks/bench_sessions.py
+	-$(PY) benchmarks/bench_handout.py
 	$(PY) benchmarks/report.py --readme
 
 clean:

@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from attnviz import figures, ui
+from attnviz import ui
 
-settings = ui.setup("Home")
+settings = ui.setup("Home", ui.W_SETTINGS)
 st.title("attnviz: self-attention, made visible")
 st.caption(
     "Type a sentence in the sidebar. Every page computes attention for it with NumPy, "
@@ -15,7 +15,7 @@ emb, trace = ui.attention(settings)
 left, right = st.columns([3, 2], gap="large")
 with left:
     st.subheader("Attention weights W")
-    st.plotly_chart(figures.weights_heatmap(trace.weights, trace.tokens), key="home_weights")
+    ui.weights_view(trace.weights, trace.tokens, key="home_weights")
     st.caption(
         "Row i shows how much word i takes from every word (the columns) to build its new, "
         "context-aware vector; each row adds up to 1."
@@ -32,6 +32,8 @@ with right:
     for page, label, icon in ui.PAGES[1:]:
         st.page_link(page, label=label, icon=icon)
     st.caption(
+        "Lesson: the same walk-through one idea per screen, for class (arrow keys, presenter mode, guesses "
+        "before each reveal, a handout to take home). "
         "Step by step: the seed's walk-through with every matrix. Unparameterised vs learned: the same "
         "sentence through MiniLM's real, trained heads. Geometry: watch the word vectors move together. "
         "Query, key, value: one learned head from its input to the next layer's, and cross-attention. "

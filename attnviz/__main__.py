@@ -46,6 +46,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--seed", type=int, default=0, help="the random features' seed, with --features (default 0)")
     p.add_argument("--gaussian", action="store_true", help="plain Gaussian features instead of orthogonal ones")
+    p.add_argument(
+        "--handout",
+        metavar="FILE",
+        help="also write the lesson for the sentence as one self-contained HTML file (opens offline)",
+    )
     args = p.parse_args(argv)
     if (args.layer is None) != (args.head is None):
         p.error("--layer and --head go together")
@@ -55,6 +60,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error(f"--features must be a whole number from 1 to 65536, not {args.features}")
     if args.seed < 0:
         p.error(f"--seed must be a whole number >= 0, not {args.seed}")
+    if args.handout is not None and (args.layer is not None or args.cross is not None):
+        p.error("--handout goes with the unparameterised self-attention (not --layer/--head or --cross)")
     return args
 
 
@@ -360,6 +367,28 @@ def vision_train_main(argv: list[str]) -> int:
     return 0
 
 
+def write_handout(args: argparse.Namespace, trace: core.AttentionTrace, source: str) -> int:
+    """Write the lesson as one HTML file (with MiniLM's layer 3, head 1 unless the embedding is toy); 0 or 2."""
+    from attnviz import handout, lesson
+
+    head = None
+    if args.embedding != "toy":
+        try:
+            minilm = load_minilm()
+            head = lesson.learned_head(bert_weights(minilm), minilm.tokenize(args.sentence), not args.no_special)
+        except ModelUnavailable:
+            head = None  # the lesson says the head is random
+    text = handout.render(lesson.Context(trace, source, head))
+    try:
+        with open(args.handout, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as e:
+        print(f"attnviz: cannot write the handout to {args.handout}: {e.strerror or e}", file=sys.stderr)
+        return 2
+    print(f"attnviz: wrote the handout to {args.handout} ({len(text.encode()):,} bytes)", file=sys.stderr)
+    return 0
+
+
 SUBCOMMANDS = {"train": train_main, "cost": cost_main, "vision": vision_main}
 
 
@@ -387,6 +416,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for notice in emb.notices:
         print(f"attnviz: {notice}", file=sys.stderr)
+    if args.handout is not None and (code := write_handout(args, trace, emb.source)):
+        return code
     approx = None
     if args.features is not None:
         from attnviz import linear

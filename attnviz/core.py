@@ -234,6 +234,38 @@ def row_entropy(weights: np.ndarray) -> np.ndarray:
     return -terms.sum(axis=-1)
 
 
+ONE_HOT_BELOW = 0.15  # mean row entropy over its maximum log2(n): below this, W is nearly one-hot
+UNIFORM_ABOVE = 0.97  # above this, nearly uniform (every weight near 1/n)
+SPREAD_NOTES = {
+    "one-hot": "W is nearly one-hot: the vectors are long, so each word's dot product with itself dominates: "
+    "try 1/√d or a higher T.",
+    "uniform": "W is nearly uniform: the scores are almost equal: try a lower T.",
+}
+
+
+def spread(weights: np.ndarray) -> str | None:
+    """ "one-hot", "uniform" or None (in between), from W's row entropies.  weights [n, n] (rows sum to 1)
+
+    The mean row entropy is compared with its largest possible value, log2(n): near 0 every row puts
+    (almost) all its weight on one token; near 1 every row spreads it evenly. One token: None.
+    """
+    n = np.asarray(weights).shape[-1]
+    if n < 2:
+        return None
+    share = float(np.mean(row_entropy(weights)) / np.log2(n))
+    if share <= ONE_HOT_BELOW:
+        return "one-hot"
+    if share >= UNIFORM_ABOVE:
+        return "uniform"
+    return None
+
+
+def spread_note(weights: np.ndarray) -> str | None:
+    """The plain line a W view shows when W is nearly one-hot or nearly uniform (else None)."""
+    kind = spread(weights)
+    return None if kind is None else SPREAD_NOTES[kind]
+
+
 def drop_and_renormalise(weights: np.ndarray, keep: np.ndarray) -> np.ndarray:
     """Remove tokens (rows and columns) and rescale each row to sum to 1 again.
 

@@ -39,8 +39,12 @@ FLOAT32_ABOVE = 4096  # numbers in one matrix: above this, vectors are sent as f
 
 def _figure(data: list[dict], layout: dict, frames: list[dict] | None = None) -> go.Figure:
     """The figure, not validated again property by property: that costs more than the rest of a
-    rerun. tests/test_figures.py rebuilds every figure with validation on, so a typo still fails."""
-    layout = {"template": "none", "margin": MARGIN, **layout}
+    rerun. tests/test_figures.py rebuilds every figure with validation on, so a typo still fails.
+
+    The template is an empty dict, not the name "none": unvalidated, a name stays a bare string,
+    which Plotly's own to_html and the notebook renderers read as a dict (AttributeError). Empty
+    or named, Streamlit's theme fills it in the browser; an empty one costs nothing to build."""
+    layout = {"template": {}, "margin": MARGIN, **layout}
     return go.Figure(data=data, layout=layout, frames=frames, _validate=VALIDATE)
 
 
@@ -182,7 +186,9 @@ class Panel:
     value_name: str = "value"
 
 
-def panels(items: list[Panel], rows: list[str], *, row_name: str = "token", shapes: list[dict] | None = None):
+def panels(
+    items: list[Panel], rows: list[str], *, row_name: str = "token", shapes: list[dict] | None = None
+) -> go.Figure:
     """Several matrices with the same rows side by side in one figure (one chart, not one per matrix),
     each with its own colour scale and its title above it; the hover shows the exact value.
 
@@ -216,10 +222,23 @@ def panels(items: list[Panel], rows: list[str], *, row_name: str = "token", shap
     )
 
 
-def weights_heatmap(weights: np.ndarray, tokens, *, title: str = "") -> go.Figure:
-    """W [n, n]: how much each query (row) takes from each key (column); rows sum to 1."""
+def weights_heatmap(
+    weights: np.ndarray, tokens, *, title: str = "", relative: bool = False, square: bool = False
+) -> go.Figure:
+    """W [n, n]: how much each query (row) takes from each key (column); rows sum to 1.
+
+    relative: colours from 0 to the largest weight (readable when every weight is near 1/n), else
+    the absolute 0 to 1; square: cells stay square at any width (the y axis anchored to the x axis).
+    """
     labels = token_labels(tokens)
-    return heatmap(weights, labels, labels, title=title, zmin=0.0, zmax=1.0, value_name="weight")
+    w = np.asarray(weights)
+    top = float(np.max(w, initial=0.0)) if relative else 1.0
+    fig = heatmap(w, labels, labels, title=title, zmin=0.0, zmax=top or 1.0, value_name="weight")
+    if square:
+        fig.layout.yaxis.scaleanchor = "x"
+        fig.layout.yaxis.constrain = "domain"
+        fig.layout.xaxis.constrain = "domain"
+    return fig
 
 
 def scores_heatmap(scores: np.ndarray, tokens, *, value_name: str = "score") -> go.Figure:
@@ -286,7 +305,9 @@ def scores_and_weights(scores: np.ndarray, weights: np.ndarray, tokens, *, d_hea
     )  # fmt: skip
 
 
-def query_walk(dots: np.ndarray, scaled: np.ndarray, weights: np.ndarray, values: np.ndarray, keys, *, d_head: int):
+def query_walk(
+    dots: np.ndarray, scaled: np.ndarray, weights: np.ndarray, values: np.ndarray, keys, *, d_head: int
+) -> go.Figure:
     """One query through a head, one row per key: q·k_j, q·k_j / √d_head, its weight w_j, and w_j v_j;
     a last row holds z = Σ_j w_j v_j (the sum of the rows above it).
 

@@ -62,6 +62,7 @@ URL_KEYS = {SENTENCE: "s", SENTENCE2: "s2", EMBEDDING: "e", SPECIAL: "special", 
 TEMPERATURE_STEP = 0.05
 PAGES = (  # (file, label, icon): the sidebar's own navigation, so the home page is called "Home"
     ("app.py", "Home", ":material/home:"),
+    ("pages/0_Lesson.py", "Lesson", ":material/school:"),
     ("pages/1_Step_by_step.py", "Step by step", ":material/stairs:"),
     ("pages/2_Unparameterised_vs_learned.py", "Unparameterised vs learned", ":material/compare:"),
     ("pages/3_Geometry.py", "Geometry", ":material/scatter_plot:"),
@@ -429,10 +430,19 @@ def layer_and_head(left, right, prefix: str) -> tuple[int, int]:
     return int(layer), int(head)
 
 
-def setup(title: str, extra: Mapping[str, Setting] | None = None, *, text: bool = True) -> Settings:
-    """Every page starts here: page config and the shared sidebar (plus the page's own settings;
-    text=False leaves the sentence's controls out, see `sidebar`)."""
-    st.set_page_config(page_title=f"{title} · {TITLE}", page_icon=FAVICON, layout="wide")
+def setup(
+    title: str, extra: Mapping[str, Setting] | None = None, *, text: bool = True, collapsed: bool = False
+) -> Settings:
+    """Every page starts here: page config and the shared sidebar (plus the page's own settings).
+
+    text=False leaves the sentence's controls out (see `sidebar`); collapsed: start with the sidebar
+    closed (presenter mode)."""
+    st.set_page_config(
+        page_title=f"{title} · {TITLE}",
+        page_icon=FAVICON,
+        layout="wide",
+        initial_sidebar_state="collapsed" if collapsed else "auto",
+    )
     return sidebar(title, extra or {}, text=text)
 
 
@@ -693,6 +703,54 @@ def compare(key: str, a: tuple[tuple[str, ...], np.ndarray], b: tuple[tuple[str,
     st.markdown(
         f"“{word}” attends most to {favourites(wa[shared.a[i]], ta)} in A, "
         f"and to {favourites(wb[shared.b[i]], tb)} in B."
+    )
+
+
+# --- W views ---------------------------------------------------------------------------------
+
+ABSOLUTE = "w_absolute"  # session key: W's colours on the absolute 0-1 scale (else 0 to its largest weight)
+W_SETTINGS = {ABSOLUTE: Setting("wabs", False, flag)}  # a page's extra settings (in the URL as wabs=1)
+
+
+def weights_view(weights: np.ndarray, tokens, *, key: str, title: str = "") -> None:
+    """W as a heatmap with square cells, coloured 0 to its largest weight (or 0 to 1, one toggle away,
+    in the URL), and a plain line when W is nearly one-hot or nearly uniform. Once per page (one toggle);
+    the page passes W_SETTINGS to setup."""
+    absolute = st.session_state.get(ABSOLUTE, False)
+    fig = figures.weights_heatmap(weights, tokens, title=title, relative=not absolute, square=True)
+    st.plotly_chart(fig, key=key, config=CHART_CONFIG)
+    if (note := core.spread_note(weights)) is not None:
+        st.info(note, icon=":material/lightbulb:")
+    st.toggle(
+        "Colours on the absolute 0–1 scale",
+        **widget(ABSOLUTE),
+        help="Off: colours run from 0 to the largest weight, which keeps a nearly uniform W readable. "
+        "On: from 0 to 1, the same for every sentence.",
+    )
+
+
+# --- exports ---------------------------------------------------------------------------------
+
+# The chart's own toolbar saves it as PNG or SVG, in the browser (no server, no network).
+CHART_CONFIG = {
+    "displaylogo": False,
+    "modeBarButtonsToAdd": ["toImage"],
+    "toImageButtonOptions": {"format": "png", "scale": 2},
+}
+
+
+def csv_button(matrix, *, key: str, where=st) -> None:
+    """A download button for one matrix as CSV (lesson.Matrix); the file is made only when pressed."""
+    from attnviz import lesson
+
+    where.download_button(
+        f"{matrix.name} as CSV",
+        data=lambda: lesson.to_csv(matrix),
+        file_name=f"attnviz-{re.sub(r'[^A-Za-z0-9]+', '-', matrix.name).strip('-') or 'matrix'}.csv",
+        mime="text/csv",
+        on_click="ignore",
+        icon=":material/download:",
+        key=key,
     )
 
 

@@ -5,8 +5,9 @@ import streamlit as st
 
 from attnviz import figures, ui
 from attnviz.embeddings import KIND_LABELS
+from attnviz.lesson import Matrix
 
-settings = ui.setup("Step by step")
+settings = ui.setup("Step by step", ui.W_SETTINGS)
 st.title("Step by step")
 emb, trace = ui.attention(settings)
 n, d = trace.n, trace.d
@@ -24,7 +25,7 @@ with weights_box:
         rf"W_{{ij}} = \frac{{\exp\!\left(s\,W^*_{{ij}} / T\right)}}{{\sum_k \exp\!\left(s\,W^*_{{ik}} / T\right)}}"
         rf"\qquad s = {s_tex},\; T = {settings.temperature:g}"
     )
-    st.plotly_chart(figures.weights_heatmap(trace.weights, tokens), key="step_weights")
+    ui.weights_view(trace.weights, tokens, key="step_weights")
     st.caption(
         "Each row now holds positive weights that add up to 1: how much the row word takes from each column word."
     )
@@ -71,7 +72,7 @@ with words:
 with x_box:
     st.header("1 · Word vectors X")
     st.latex(rf"X = \begin{{bmatrix}} x_1 \\ \vdots \\ x_{{{n}}} \end{{bmatrix}} \in \mathbb{{R}}^{{{n} \times {d}}}")
-    st.plotly_chart(figures.vectors_heatmap(trace.x, tokens, value_name="x"), key="step_x")
+    st.plotly_chart(figures.vectors_heatmap(trace.x, tokens, value_name="x"), key="step_x", config=ui.CHART_CONFIG)
     st.caption(
         f"Each row is one word's vector of {d} numbers from the embedding layer; "
         "at this point every word knows nothing about its neighbours."
@@ -86,7 +87,9 @@ with scores_box:
         rf"W^*_{{{i + 1}{j + 1}}} = x_{{{ui.latex_text(tokens[i])}}} \cdot x_{{{ui.latex_text(tokens[j])}}} "
         rf"= {trace.scores[i, j]:.4f}"
     )
-    st.plotly_chart(figures.scores_heatmap(trace.scores, tokens, value_name="W*"), key="step_scores")
+    st.plotly_chart(
+        figures.scores_heatmap(trace.scores, tokens, value_name="W*"), key="step_scores", config=ui.CHART_CONFIG
+    )
     above, below = int((trace.scores > 1).sum()), int((trace.scores < 0).sum())
     st.caption(
         "Each cell is the dot product of a row word with a column word: large when they point the same way. "
@@ -97,7 +100,7 @@ with scores_box:
 with y_box:
     st.header("4 · Context-aware vectors Y = W X")
     st.latex(rf"y_i = \sum_{{j=1}}^{{{n}}} W_{{ij}}\, x_j \qquad Y = W X \in \mathbb{{R}}^{{{n} \times {d}}}")
-    st.plotly_chart(figures.vectors_heatmap(trace.output, tokens, value_name="y"), key="step_y")
+    st.plotly_chart(figures.vectors_heatmap(trace.output, tokens, value_name="y"), key="step_y", config=ui.CHART_CONFIG)
     st.caption(
         "Each row is the weighted average of all the word vectors, using that word's row of W: "
         "every word now carries a little of its context."
@@ -127,3 +130,9 @@ with query_box:
         parts = " + ".join(rf"{trace.weights[q, k]:.3f}{vec(trace.x[k])}" for k in range(n) if n <= 6)
         if parts:
             st.latex(rf"y_{{{q + 1}}} = {parts} = {vec(trace.output[q])}")
+
+# --- every matrix as CSV ----------------------------------------------------------------------
+EXPORTS = [("x", "X", None, trace.x), ("scores", "W*", tokens, trace.scores), ("w", "W", tokens, trace.weights),
+           ("y", "Y", None, trace.output)]  # fmt: skip
+for box, (key, name, cols, values) in zip(st.columns(len(EXPORTS)), EXPORTS):
+    ui.csv_button(Matrix(name, tokens, cols, values), key=f"step_csv_{key}", where=box)

@@ -1,8 +1,16 @@
 """Figures carry the right data: the matrix, the token labels, a hover with the exact value."""
 
+import importlib
+import inspect
+import json
+from pathlib import Path
+
 import numpy as np
 import plotly.graph_objects as go
+import plotly.io as pio
+from plotly.io._utils import validate_coerce_fig_to_dict
 
+import attnviz
 from attnviz import core, figures
 
 
@@ -53,38 +61,86 @@ def test_row_bars():
     np.testing.assert_array_equal(np.asarray(fig.data[0].y), [0.2, 0.8])
 
 
-def test_every_figure_passes_plotlys_validation(monkeypatch):
-    """Figures are built without validation for speed; here every one is built with it on."""
-    monkeypatch.setattr(figures, "VALIDATE", True)
+def _samples() -> dict:
+    """One call of every figure builder, by name (figures are built when called, so a test may
+    switch validation on first)."""
     rng = np.random.default_rng(0)
     w = core.softmax(rng.normal(size=(5, 5)))
     tokens = ["<b>", "a", "a", "b", "c"]
-    built = [
-        figures.weights_heatmap(w, tokens, title="W"),
-        figures.scores_heatmap(rng.normal(size=(5, 5)), tokens),
-        figures.vectors_heatmap(rng.normal(size=(5, 384)).astype(np.float32), tokens),
-        figures.heatmap(rng.normal(size=(40, 3)), [f"t{i}" for i in range(40)], ["a", "b", "c"], signed=True),
-        figures.row_bars(w[0], tokens),
-        figures.entropy_bars({"one": core.row_entropy(w), "two": core.row_entropy(w)}, tokens),
-        figures.model_grid(np.stack([np.stack([w] * 12)] * 6), chosen=(2, 3)),
-        figures.head_view({"L0 H0": w, "L0 H1": w.T / w.T.sum(1, keepdims=True)}, tokens, focus=1),
-        figures.geometry(rng.normal(size=(5, 2)), rng.normal(size=(5, 2)), w, tokens, chosen=0),
-        figures.animation(rng.normal(size=(21, 5, 2)), tokens),
-        figures.distance_chart({"mean": np.arange(21.0)[::-1], "max": np.arange(21.0)[::-1]}),
-        figures.loss_curve(np.linspace(2.8, 0.1, 50), steps=400),
-        figures.weights_animation(np.stack([w, w.T / w.T.sum(1, keepdims=True)]), [0, 10], tokens),
-        figures.cross_heatmap(w[:3], tokens[:3], tokens),
-        figures.qkv(*rng.normal(size=(3, 5, 32)), tokens, query=2),
-        figures.scores_and_weights(rng.normal(size=(5, 5)), w, tokens, d_head=32),
-        figures.query_walk(*rng.normal(size=(2, 5)), w[0], rng.normal(size=(5, 32)), tokens, d_head=32),
-        figures.heads_side_by_side(rng.normal(size=(5, 384)), tokens, n_heads=12, chosen=3),
-        figures.cost_chart([16, 32], [1e-4, 4e-4], [2e-4, 3e-4], flops_line=[1e-5, 4e-5], slopes=(2.0, 0.6)),
-        figures.memory_chart([16, 10**6], [2048, 8e12], [100, 1e6], {"a laptop": 1.7e10}),
-        figures.error_chart([16, 64], {"mean |Δ|": [0.1, 0.05]}),
-    ]
-    for fig in built:
-        assert isinstance(fig, go.Figure) and fig.data
+    wt = w.T / w.T.sum(1, keepdims=True)
+    r, f = rng.normal, figures
+    return {
+        "weights_heatmap": lambda: figures.weights_heatmap(w, tokens, title="W"),
+        "scores_heatmap": lambda: figures.scores_heatmap(rng.normal(size=(5, 5)), tokens),
+        "vectors_heatmap": lambda: figures.vectors_heatmap(rng.normal(size=(5, 384)).astype(np.float32), tokens),
+        "heatmap": lambda: f.heatmap(r(size=(40, 3)), [f"t{i}" for i in range(40)], ["a", "b", "c"], signed=True),
+        "row_bars": lambda: figures.row_bars(w[0], tokens),
+        "entropy_bars": lambda: figures.entropy_bars({"one": core.row_entropy(w), "two": core.row_entropy(w)}, tokens),
+        "model_grid": lambda: figures.model_grid(np.stack([np.stack([w] * 12)] * 6), chosen=(2, 3)),
+        "head_view": lambda: figures.head_view({"L0 H0": w, "L0 H1": wt}, tokens, focus=1),
+        "geometry": lambda: figures.geometry(rng.normal(size=(5, 2)), rng.normal(size=(5, 2)), w, tokens, chosen=0),
+        "animation": lambda: figures.animation(rng.normal(size=(21, 5, 2)), tokens),
+        "distance_chart": lambda: figures.distance_chart({"mean": np.arange(21.0)[::-1], "max": np.arange(21.0)[::-1]}),
+        "loss_curve": lambda: figures.loss_curve(np.linspace(2.8, 0.1, 50), steps=400),
+        "weights_animation": lambda: figures.weights_animation(np.stack([w, wt]), [0, 10], tokens),
+        "cross_heatmap": lambda: figures.cross_heatmap(w[:3], tokens[:3], tokens),
+        "qkv": lambda: figures.qkv(*rng.normal(size=(3, 5, 32)), tokens, query=2),
+        "scores_and_weights": lambda: figures.scores_and_weights(rng.normal(size=(5, 5)), w, tokens, d_head=32),
+        "query_walk": lambda: f.query_walk(*r(size=(2, 5)), w[0], r(size=(5, 32)), tokens, d_head=32),
+        "heads_side_by_side": lambda: f.heads_side_by_side(r(size=(5, 384)), tokens, n_heads=12, chosen=3),
+        "cost_chart": lambda: f.cost_chart(
+            [16, 32], [1e-4, 4e-4], [2e-4, 3e-4], flops_line=[1e-5, 4e-5], slopes=(2, 1)
+        ),
+        "memory_chart": lambda: figures.memory_chart([16, 10**6], [2048, 8e12], [100, 1e6], {"a laptop": 1.7e10}),
+        "error_chart": lambda: figures.error_chart([16, 64], {"mean |Δ|": [0.1, 0.05]}),
+        "panels": lambda: figures.panels([figures.Panel(w, None, "W", signed=False)], figures.token_labels(tokens)),
+    }
+
+
+def _builders() -> set[str]:
+    """Every public function of attnviz that says it returns a go.Figure, found by reading the
+    package (so a new builder cannot be left out of the tests below)."""
+    found = set()
+    for path in sorted(Path(attnviz.__file__).parent.glob("*.py")):
+        if "go.Figure" not in path.read_text():
+            continue
+        module = importlib.import_module(f"attnviz.{path.stem}")
+        for name, fn in inspect.getmembers(module, inspect.isfunction):
+            public = fn.__module__ == module.__name__ and not name.startswith("_")
+            if public and fn.__annotations__.get("return") in ("go.Figure", go.Figure):
+                found.add(name if module is figures else f"{path.stem}.{name}")
+    return found
+
+
+def test_every_builder_has_a_sample():
+    assert _builders() == set(_samples())
+
+
+def test_every_figure_passes_plotlys_validation(monkeypatch):
+    """Figures are built without validation for speed; here every one is built with it on."""
+    monkeypatch.setattr(figures, "VALIDATE", True)
+    for name, build in _samples().items():
+        fig = build()
+        assert isinstance(fig, go.Figure) and fig.data, name
         go.Figure(fig.to_dict())  # raises on any property Plotly does not know
+
+
+def test_every_figure_exports_as_plotly_does_it():
+    """The fast (unvalidated) figures work in Plotly's own HTML export, its JSON and the notebook
+    renderers that fig.show() uses (the classic one reads layout.template as a dict)."""
+    for name, build in _samples().items():
+        fig = build()
+        html = fig.to_html(include_plotlyjs=False, full_html=False)
+        assert "Plotly.newPlot" in html, name
+        assert json.loads(pio.to_json(fig))["data"], name
+        fig_dict = validate_coerce_fig_to_dict(fig, True)  # what fig.show() does first
+        for renderer in ("notebook", "notebook_connected", "plotly_mimetype", "jupyterlab", "vscode"):
+            assert pio.renderers[renderer].to_mimebundle(fig_dict), (name, renderer)
+
+
+def test_weights_heatmap_of_the_issue_to_html():
+    html = figures.weights_heatmap(np.eye(3), ("a", "b", "c")).to_html(include_plotlyjs=False)
+    assert '"template":{}' in html.replace(" ", "")
 
 
 def test_query_walk_ends_with_the_sum():

@@ -1,0 +1,99 @@
+"""The lesson as one self-contained HTML file: every screen's text, formula, chart and numbers.
+
+plotly.js is inlined once (nothing is fetched from any server, so the file opens offline by
+double-click); formulas are plain Unicode (MathJax is not available offline); every piece of the
+user's text is HTML-escaped. Charts keep their toolbar, which saves each one as PNG or SVG.
+"""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+
+from attnviz import lesson
+
+TABLE_MAX = 30  # W as a table of numbers up to this many tokens (the chart's hover has every value)
+CHART_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "svg"}, "responsive": True}
+STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 1000px; margin: 2rem auto;
+       padding: 0 1rem; color: #222; line-height: 1.5; }
+section { border-top: 1px solid #ccc; padding: 1rem 0; page-break-inside: avoid; }
+.formula { font-family: "Cambria Math", "STIX Two Math", serif; font-size: 1.2rem; background: #f5f5f7;
+           padding: 0.4rem 0.8rem; display: inline-block; border-radius: 4px; }
+.caption { color: #555; font-size: 0.95rem; }
+.question { background: #fff8e1; padding: 0.5rem 0.8rem; border-radius: 4px; }
+table { border-collapse: collapse; font-size: 0.85rem; }
+td, th { border: 1px solid #ddd; padding: 2px 6px; text-align: right; }
+th { background: #f5f5f7; }
+"""
+
+
+def _e(text: str) -> str:
+    return html.escape(text, quote=True)
+
+
+def weights_table(weights: np.ndarray, tokens) -> str:
+    """W as an HTML table (escaped labels), 3 decimals; the id lets a reader (or a test) find it."""
+    from attnviz.figures import unique_labels
+
+    labels = [_e(t) for t in unique_labels(tokens)]
+    head = "<tr><th></th>" + "".join(f"<th>{t}</th>" for t in labels) + "</tr>"
+    rows = "".join(
+        f"<tr><th>{t}</th>" + "".join(f"<td>{v:.3f}</td>" for v in row) + "</tr>" for t, row in zip(labels, weights)
+    )
+    return f'<table id="weights-table">{head}{rows}</table>'
+
+
+def _section(i: int, screen: lesson.Screen) -> str:
+    import plotly.io as pio
+
+    parts = [
+        f'<section id="screen-{i}"><h2>{i} · {_e(screen.title)}</h2>',
+        f"<p>{_e(screen.text)}</p>",
+        f'<p class="formula">{_e(screen.formula)}</p>',
+    ]
+    if (q := screen.question) is not None:
+        parts.append(
+            f'<p class="question"><b>Predict:</b> {_e(q.prompt)} <br><b>Answer:</b> '
+            f"{_e(q.measure)} {_e(lesson.quote(q.options[q.answer]))} {q.values[q.answer]:.2f}, the largest.</p>"
+        )
+    if screen.figure is not None:
+        fig = screen.figure()
+        parts.append(
+            pio.to_html(fig, full_html=False, include_plotlyjs=False, div_id=f"fig-{screen.key}", config=CHART_CONFIG)
+        )
+        parts.append(f'<p class="caption">{_e(screen.caption)}</p>')
+    if screen.key == "weights":
+        w = screen.matrices[0]
+        if len(w.rows) <= TABLE_MAX:
+            parts.append(weights_table(w.values, w.rows))
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def render(context: lesson.Context, *, plotlyjs: str | None = None) -> str:
+    """The whole lesson for the context's sentence as one HTML document (a string).
+
+    plotlyjs: the plotly.js source to inline (default: the one bundled with the plotly package)."""
+    if plotlyjs is None:
+        from plotly.offline import get_plotlyjs
+
+        plotlyjs = get_plotlyjs()
+    t = context.trace
+    screens = lesson.screens(context)
+    sentence = " ".join(t.tokens)
+    body = "\n".join(_section(i + 1, s) for i, s in enumerate(screens))
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>Self-attention, step by step: {_e(sentence)}</title>
+<style>{STYLE}</style>
+<script type="text/javascript">{plotlyjs}</script>
+</head><body>
+<h1>Self-attention, step by step</h1>
+<p>For the sentence <b>{_e(sentence)}</b> ({t.n} tokens from {_e(context.source)}; s = {t.scale:.4g},
+T = {t.temperature:g}). Made by attnviz; every chart shows its exact numbers when you hover over it, and its
+toolbar saves it as an image.</p>
+{body}
+</body></html>
+"""

@@ -1,0 +1,132 @@
+"""The Lesson page in Chromium (arrow keys, the guess and Reveal, W against NumPy), and the handout
+opened from a file with every network request blocked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from bench_sessions import DECODE_JS
+
+from attnviz import core, handout, lesson
+
+pytestmark = pytest.mark.browser
+
+SENTENCE = "the cat sat on the mat"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "screenshots"
+
+
+def header(app) -> str:
+    return app.page.locator('[data-testid="stMain"] h2').first.inner_text()
+
+
+def wait_for_screen(app, k: int) -> None:
+    ok, seen = app.poll(lambda: ((h := header(app)).startswith(f"{k} · ") and app.params().get("screen") == str(k), h),
+                        timeout=30)  # fmt: skip
+    assert ok, f"expected screen {k}, the page shows {seen!r} at {app.location()}"
+
+
+def test_arrow_keys_move_screens_and_w_matches_numpy(app, expected):
+    app.goto("/Lesson", s=SENTENCE, screen="5")
+    app.wait_for_model()
+    wait_for_screen(app, 5)
+    app.page.locator('[data-testid="stMain"] h2').first.click()  # focus on the page, not in a text box
+    app.page.keyboard.press("ArrowRight")
+    wait_for_screen(app, 6)
+    app.wait_for_model(chart=False)
+
+    trace = expected(SENTENCE)
+    labels = app.labels(trace.tokens)
+    row = lesson.question_row(trace.weights)
+    guess = app.page.get_by_role("combobox", name="Which word")  # the class's guess
+    guess.click()
+    app.page.get_by_role("option", name=labels[0], exact=True).click()
+    app.page.get_by_role("button", name="Reveal").click()
+    app.assert_weights("lesson_chart", trace)
+    best = int(np.argmax(trace.weights[row]))
+    said = app.page.locator('[data-testid="stAlertContentSuccess"]').inner_text()
+    if trace.weights[row, 0] == trace.weights[row, best]:
+        assert said.startswith(f"You guessed “{labels[0]}”: right. W gives it {trace.weights[row, best]:.2f}")
+    else:
+        assert f"W gives “{labels[best]}” {trace.weights[row, best]:.2f} (the largest)" in said
+    app.screenshot("Lesson_revealed")
+
+    app.page.locator('[data-testid="stMain"] h2').first.click()
+    app.page.keyboard.press("ArrowLeft")
+    wait_for_screen(app, 5)
+    app.page.keyboard.press("ArrowLeft")
+    wait_for_screen(app, 4)
+    scores = app.wait_for_tokens("lesson_chart", labels)
+    assert np.max(np.abs(scores.z - trace.scores)) <= 1e-6
+    app.assert_no_exception()
+    assert app.dialogs == [] and app.page_errors == []
+
+
+FITS_JS = """() => { const m = document.querySelector('[data-testid="stMain"]');
+  const c = document.querySelector('.st-key-lesson_chart');
+  return {scroll: m.scrollHeight, client: m.clientHeight, bottom: c ? c.getBoundingClientRect().bottom : 0}; }"""
+
+
+def test_presenter_mode_fits_a_projector(app):
+    """Every screen, and W after a reveal, within 1280 × 720 without scrolling; the sidebar closed."""
+    app.page.set_viewport_size({"width": 1280, "height": 720})
+    app.goto("/Lesson", s=SENTENCE, screen="1", present="1")
+    app.wait_for_model(chart=False)
+    assert app.page.locator(".st-key-_w_lesson_present input[type=checkbox]").is_checked()
+    assert app.page.locator('[data-testid="stSidebar"]').get_attribute("data-collapsed") == "true"
+    for k in range(1, len(lesson.SCREENS) + 1):
+        if k > 1:
+            app.page.keyboard.press("ArrowRight")
+            wait_for_screen(app, k)
+            app.wait_for_model(chart=False)
+        if k == 6:  # W appears after the guess
+            app.page.get_by_role("combobox", name="Which word").click()
+            app.page.get_by_role("option").first.click()
+            app.page.get_by_role("button", name="Reveal").click()
+            app.wait_for_chart("lesson_chart", lambda c: c.z.ndim == 2, what="W")
+            app.page.wait_for_timeout(300)
+        fits = app.page.evaluate(FITS_JS)
+        assert fits["bottom"] <= 720 and fits["scroll"] <= fits["client"] + 2, (k, fits)
+        if k == 6:
+            SCREENSHOTS.mkdir(exist_ok=True)
+            app.page.screenshot(path=str(SCREENSHOTS / "Lesson_presenter_1280x720.png"))
+    app.assert_no_exception()
+
+
+def test_handout_draws_offline_and_shows_numpys_w(browser, minilm, tmp_path):
+    text = "Attention <b>is</b> all you need"
+    emb = minilm.static(text).without_special()
+    trace = core.self_attention(emb.vectors, emb.tokens)
+    path = tmp_path / "handout.html"
+    path.write_text(handout.render(lesson.Context(trace, emb.source)), encoding="utf-8")
+
+    x = np.asarray(emb.vectors, dtype=np.float64)
+    s = x @ x.T
+    w = np.exp(s - s.max(axis=1, keepdims=True))
+    w /= w.sum(axis=1, keepdims=True)  # NumPy's W, not the package's
+
+    context = browser.new_context()
+    asked: list[str] = []
+
+    def block(route):
+        asked.append(route.request.url)
+        return route.continue_() if route.request.url.startswith("file:") else route.abort()
+
+    context.route("**/*", block)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(path.as_uri())
+    figures = sum(1 for sc in lesson.screens(lesson.Context(trace, emb.source)) if sc.figure is not None)
+    page.wait_for_function(
+        f"() => Array.from(document.querySelectorAll('.plotly-graph-div')).filter(g => g._fullLayout"
+        f" && g.querySelector('.main-svg')).length === {figures}",
+        timeout=30_000,
+    )
+    z = page.evaluate("() => {" + DECODE_JS + "return decode(document.getElementById('fig-weights').data[0].z); }")
+    np.testing.assert_allclose(np.asarray(z, dtype=np.float64), w, atol=1e-6)
+    assert [u for u in asked if not u.startswith("file:")] == []
+    assert errors == []
+    assert page.locator("img").count() == 0
+    context.close()
