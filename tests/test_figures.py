@@ -69,6 +69,7 @@ def _samples() -> dict:
     tokens = ["<b>", "a", "a", "b", "c"]
     wt = w.T / w.T.sum(1, keepdims=True)
     r, f = rng.normal, figures
+    digit = rng.integers(0, 17, size=(8, 8)).astype(np.float64)  # an 8 × 8 image, pixels 0 … 16
     return {
         "weights_heatmap": lambda: figures.weights_heatmap(w, tokens, title="W"),
         "scores_heatmap": lambda: figures.scores_heatmap(rng.normal(size=(5, 5)), tokens),
@@ -94,6 +95,19 @@ def _samples() -> dict:
         "memory_chart": lambda: figures.memory_chart([16, 10**6], [2048, 8e12], [100, 1e6], {"a laptop": 1.7e10}),
         "error_chart": lambda: figures.error_chart([16, 64], {"mean |Δ|": [0.1, 0.05]}),
         "panels": lambda: figures.panels([figures.Panel(w, None, "W", signed=False)], figures.token_labels(tokens)),
+        "digit_attention": lambda: f.digit_attention(digit, 4, ["r0c0", "r0c1", "r1c0", "r1c1"], row=w[0, :4], query=1),
+        "digit_gallery": lambda: f.digit_gallery(
+            np.stack([digit, digit]), r(size=(2, 8, 8)), ["a", "<b>"], value_name="w"
+        ),
+        "confusion_heatmap": lambda: figures.confusion_heatmap(np.arange(100).reshape(10, 10)),
+        "qk_space": lambda: f.qk_space(
+            f.qk_corpus_traces(r(size=(6, 2)), np.arange(6) < 3, np.zeros(6, int), tuple(tokens[:3]) * 2, ("a <b>",)),
+            *r(size=(2, 3, 2)),
+            tokens[:3],
+            chosen=1,
+            top=np.array([2, 0]),
+            top_weights=np.array([0.7, 0.2]),
+        ),
     }
 
 
