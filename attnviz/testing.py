@@ -375,9 +375,11 @@ def wait_for_chart(
     index: int = 0,
     timeout: float = 30.0,
     model: bool = True,
+    params: dict[str, str] | None = None,
     on_state: Callable[[dict], None] | None = None,
 ) -> tuple[dict | None, str]:
-    """Poll the page until `judge` passes or an exception shows or the time is up.
+    """Poll the page until `judge` passes (with `params`: `still_there`, so the URL and the Sentence box
+    too, which can fill a moment after the chart) or an exception shows or the time is up.
 
     Returns (the last snapshot, '' on success else what was wrong); on_state sees every snapshot.
     Snapshots that fail because the page navigated mid-call (Streamlit rewrites the URL) are retried."""
@@ -388,7 +390,7 @@ def wait_for_chart(
             state = snapshot(page, key, index)
             if on_state is not None:
                 on_state(state)
-            why = judge(state, expected, model=model)
+            why = judge(state, expected, model=model) if params is None else still_there(state, expected, params)
             if not why or state["exceptions"]:
                 return state, why
         except Exception as e:  # the page navigated mid-call: read again

@@ -61,7 +61,8 @@ def _run(log_path) -> tuple[list[Opened], list[str], int]:
                 opened.append(s)
                 if i in CHECKPOINTS:
                     for j, o in enumerate(opened, 1):
-                        why = testing.still_there(testing.snapshot(o.page, W_KEY, W_INDEX), o.expected, {"s": o.sentence})
+                        state = testing.snapshot(o.page, W_KEY, W_INDEX)
+                        why = testing.still_there(state, o.expected, {"s": o.sentence})
                         if why:
                             reread.append(f"at {i} sessions, session {j} ({o.sentence!r}): {why}")
                     print(f"{i} sessions: server RSS {testing.tree_rss_mb(server.pid):.0f} MB")
