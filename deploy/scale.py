@@ -500,7 +500,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sessions", type=int, default=60, help="browser sessions through the balancer (default 60)")
     p.add_argument("--replicas", type=int, default=3, choices=[3], help="replicas (haproxy.cfg names three)")
     p.add_argument("--batch", type=int, default=6, help="sessions opened at once (default 6: 2 cores)")
-    p.add_argument("--reps", type=int, default=10, help="timed Enter presses each way (default 10)")
+    p.add_argument("--reps", type=int, default=20, help="timed Enter presses each way (default 20)")
     args = p.parse_args(argv)
     signal.signal(signal.SIGTERM, _on_term)
     os.environ.update(testing.ENV)
