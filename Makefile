@@ -6,7 +6,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export HF_HUB_DISABLE_PROGRESS_BARS := 1
 
-.PHONY: setup setup-dev run test lint format bench clean
+.PHONY: setup setup-dev run test lint format bench scale clean
 
 setup: $(VENV)/.app  ## the app's environment
 
@@ -48,6 +48,10 @@ bench: setup-dev  ## every benchmark (about 15 minutes), then one table: benchma
 	-$(PY) benchmarks/bench_sessions.py
 	-$(PY) benchmarks/bench_handout.py
 	$(PY) benchmarks/report.py --readme
+
+scale: setup-dev  ## 3 replicas behind HAProxy, 60 browser sessions, one replica stopped mid-run (minutes; not in `make test`)
+	command -v haproxy >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null; }
+	$(PY) deploy/scale.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache screenshots benchmarks/out

@@ -31,8 +31,6 @@ same run. Server logs: benchmarks/out/browser-{app,minimal,variant}.log.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import html
 import os
 import random
 import shlex
@@ -43,76 +41,31 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlencode
 
 HERE = Path(__file__).resolve().parent
 for _p in (HERE, HERE.parent):  # the benchmarks' helpers; `attnviz` from the checkout
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 
-from bench_launch import CHROMIUM, CHROMIUM_ARGS, OUT, PYTHON, watch  # noqa: E402
-from bench_sessions import (  # noqa: E402
-    DECODE_JS,
-    STATE_JS,
-    VIEWPORT,
-    Budget,
-    expected_pieces,
-    rowsum_error,
-    start_server,
-    stop,
-)
 from results import record  # noqa: E402
 
+from attnviz.testing import (  # noqa: E402
+    SERVER_PYTHON,
+    VIEWPORT,
+    chromium,
+    expected_pieces,
+    start_server,
+    time_enter,
+    url_for,
+    wait_for_chart,
+    watch,
+)
+
+OUT = HERE / "out"
+PYTHON = SERVER_PYTHON
 TARGET = 1.5
 UPDATE_WAIT_S = 30.0
 LAUNCH_SENTENCE = "hi how are you"
-
-# Arm the in-page timer: t0 at the Enter keydown, t1 when the heatmap's y labels are the expected ones.
-ARM_JS = (
-    r"""
-([sel, expected, marks]) => {
-"""
-    + DECODE_JS
-    + r"""
-  // marks: {name: selector} of other heatmaps whose first update (same y labels) is noted too, for a
-  // breakdown; 'running' is when Streamlit's app element first says the script runs (the rerun started).
-  const w = {t0: null, t1: null, done: false, checks: 0, via: null, marks: {}};
-  window.__bench = w;
-  const shows = (s) => {
-    const gd = document.querySelector(s);
-    if (!gd || !gd.data || !gd.data.length) return false;
-    const y = decode(gd.data[0].y);
-    if (!y || y.length !== expected.length) return false;
-    for (let i = 0; i < y.length; i++) if (String(y[i]) !== expected[i]) return false;
-    return true;
-  };
-  const check = (via) => {
-    if (w.done || w.t0 === null) return;
-    w.checks++;
-    const now = performance.now();
-    const app = document.querySelector('[data-testid="stApp"]');
-    if (w.marks.running === undefined && app && app.getAttribute('data-test-script-state') === 'running') {
-      w.marks.running = now - w.t0;
-    }
-    for (const [name, s] of Object.entries(marks)) {
-      if (w.marks[name] === undefined && shows(s)) w.marks[name] = now - w.t0;
-    }
-    if (shows(sel)) { w.t1 = performance.now(); w.done = true; w.via = via; obs.disconnect(); }
-  };
-  const obs = new MutationObserver(() => check('mutation'));
-  if (window.__benchKeydown) window.removeEventListener('keydown', window.__benchKeydown, {capture: true});
-  window.__benchKeydown = (e) => {
-    if (e.key !== 'Enter' || w.t0 !== null) return;
-    w.t0 = performance.now();
-    obs.observe(document.documentElement, {subtree: true, childList: true, attributes: true, characterData: true});
-    const tick = () => { check('frame'); if (!w.done) requestAnimationFrame(tick); };
-    requestAnimationFrame(tick);
-  };
-  window.addEventListener('keydown', window.__benchKeydown, {capture: true});
-  return true;
-}
-"""
-)
 
 
 @dataclass
@@ -170,39 +123,10 @@ def labels_for(case: Case, text: str, ctx) -> list[str]:
 
 def settle(case: Case, want: list[str], *, model: bool, timeout: float = UPDATE_WAIT_S) -> dict:
     """Wait until the page finished its run and the heatmap shows `want`; raise with what was seen."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while True:
-        try:
-            s = case.page.evaluate(STATE_JS, [case.key, case.index])
-        except Exception:  # the page navigated mid-call
-            s = None
-        if s is not None:
-            last = s
-            if s["exceptions"]:
-                raise AssertionError(f"{case.name}: exception shown: {s['exceptions'][0][:300]}")
-            c = s["chart"]
-            y = [html.unescape(str(v)) for v in (c["y"] or [])] if c else None
-            x = [html.unescape(str(v)) for v in (c["x"] or [])] if c else None
-            unesc = [html.unescape(v) for v in want]
-            ready = (
-                c is not None
-                and y == unesc
-                and x == unesc
-                and not c["stale"]
-                and s["stale"] == 0
-                and s["script"] in ("notRunning", None)
-                and (not model or (not s["loading"] and not s["toy"]))
-            )
-            if ready:
-                err = rowsum_error(c["z"])
-                if err is None or err > 1e-6:
-                    raise AssertionError(f"{case.name}: W rows do not sum to 1 (error {err})")
-                return s
-        if time.monotonic() > deadline:
-            seen = None if last is None or last["chart"] is None else last["chart"]["y"][:10]
-            raise AssertionError(f"{case.name}: the heatmap never showed {want[:10]}... (last seen {seen})")
-        time.sleep(0.05)
+    state, why = wait_for_chart(case.page, case.key, want, index=case.index, timeout=timeout, model=model)
+    if why:
+        raise AssertionError(f"{case.name}: the heatmap never showed {want[:10]}...: {why}")
+    return state
 
 
 def open_case(browser, case: Case, base: str, text: str, want: list[str], timeout: float) -> None:
@@ -210,7 +134,7 @@ def open_case(browser, case: Case, base: str, text: str, want: list[str], timeou
     case.page = page = case.context.new_page()
     watch(page, case.dialogs, case.page_errors)
     page.set_default_timeout(UPDATE_WAIT_S * 1000)
-    page.goto(f"{base}{case.path}?{urlencode({'s': text})}")
+    page.goto(url_for(base, case.path, s=text))
     settle(case, want, model=case.server != "minimal", timeout=timeout)
     case.current = text
 
@@ -220,19 +144,12 @@ def timed(case: Case, ctx) -> float:
     text = ctx.sentence(case.n)
     want = labels_for(case, text, ctx)
     assert len(want) == case.n, (case.name, len(want))
-    page = case.page
-    box = page.get_by_role("textbox", name="Sentence", exact=True)
-    box.fill(text)
-    sel = lambda key: f".st-key-{key} .js-plotly-plot"  # noqa: E731
-    page.evaluate(ARM_JS, [sel(case.key), want, {name: sel(key) for name, key in case.marks.items()}])
-    box.press("Enter")
-    page.wait_for_function("() => window.__bench && window.__bench.done", timeout=UPDATE_WAIT_S * 1000)
-    w = page.evaluate("() => window.__bench")
+    w = time_enter(case.page, text, case.key, want, marks=case.marks, timeout=UPDATE_WAIT_S)
     settle(case, want, model=case.server != "minimal")
     case.current = text
     case.vias.append(w["via"])
-    case.mark_times.append({**w["marks"], "W": w["t1"] - w["t0"]})
-    return w["t1"] - w["t0"]
+    case.mark_times.append({**w["marks"], "W": w["ms"]})
+    return w["ms"]
 
 
 def summary(all_cases: list[Case], out=print) -> None:
@@ -320,53 +237,57 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     from bench_rerun import Context
-    from playwright.sync_api import sync_playwright
 
     print(
         f"bench_browser: {PYTHON}; {os.cpu_count()} CPUs; reps={args.reps}, warmup={args.warmup}"
         + (f"; server options {list(extra)}" if extra else "")
         + (f"; variant (step-N+var): the real app with {list(variant)}" if variant else "")
     )
-    budget = Budget(args.budget)
+    end = time.monotonic() + args.budget  # the whole run's time budget
+    left = lambda cap: max(0.0, min(cap, end - time.monotonic()))  # noqa: E731
     all_cases = cases(bool(variant))
     by_name = {c.name: c for c in all_cases}
-    procs = []
+    servers = []
     failures: list[str] = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    with chromium() as browser:
         try:
             # The real server first, alone: launch -> first model-backed W heatmap on the step page.
             first = by_name["step-6"]
             t0 = time.perf_counter()
-            proc, app_url, health_s = start_server(OUT / "browser-app.log", budget, "app.py", extra)
-            procs.append(proc)
+            server = start_server(OUT / "browser-app.log", "app.py", extra=extra, python=PYTHON, timeout=left(60))
+            servers.append(server)
             want = list(expected_pieces()(LAUNCH_SENTENCE))
-            open_case(browser, first, app_url, LAUNCH_SENTENCE, want, timeout=budget.left(120))
+            open_case(browser, first, server.url, LAUNCH_SENTENCE, want, timeout=left(120))
             launch_s = time.perf_counter() - t0
             print(
-                f"real app: launch -> healthy {health_s:.1f} s, -> first model-backed W on the step page "
+                f"real app: launch -> healthy {server.start_s:.1f} s, -> first model-backed W on the step page "
                 f"{launch_s:.1f} s (one launch; see bench_launch.py for medians)"
             )
             model = load_model()
-            proc, minimal_url, _ = start_server(OUT / "browser-minimal.log", budget, "benchmarks/minimal_app.py", extra)
-            procs.append(proc)
-            urls = {"app": app_url, "minimal": minimal_url}
+            minimal = start_server(
+                OUT / "browser-minimal.log", "benchmarks/minimal_app.py", extra=extra, python=PYTHON, timeout=left(60)
+            )
+            servers.append(minimal)
+            urls = {"app": server.url, "minimal": minimal.url}
             if variant:
-                proc, urls["variant"], _ = start_server(OUT / "browser-variant.log", budget, "app.py", extra + variant)
-                procs.append(proc)
+                var = start_server(
+                    OUT / "browser-variant.log", "app.py", extra=extra + variant, python=PYTHON, timeout=left(60)
+                )
+                servers.append(var)
+                urls["variant"] = var.url
             ctx = Context(model(), seed=args.seed)
             for c in all_cases:
                 if c.page is None:
                     text = ctx.sentence(c.n)
                     url = urls[c.server]
-                    open_case(browser, c, url, text, labels_for(c, text, ctx), timeout=budget.left(60))
+                    open_case(browser, c, url, text, labels_for(c, text, ctx), timeout=left(60))
             for _ in range(args.warmup):
                 for c in all_cases:
                     timed(c, ctx)  # checked like the timed ones
             order = list(all_cases)
             shuffle = random.Random(args.seed)
             for rep in range(args.reps):
-                if budget.left(1e9) <= 0:
+                if left(1e9) <= 0:
                     failures.append(f"time budget used up after {rep} repetitions")
                     break
                 shuffle.shuffle(order)
@@ -375,10 +296,8 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as e:
             failures.append(f"{type(e).__name__}: {e}")
         finally:
-            with contextlib.suppress(Exception):
-                browser.close()
-            for proc in procs:
-                stop(proc)
+            for server in servers:
+                server.stop()
 
     if all(c.times for c in all_cases):
         summary(all_cases)

