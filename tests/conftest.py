@@ -16,7 +16,7 @@ def minilm():
     return load_minilm()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def model_ready(minilm):
     """Await the app's own model loader (ui.model_future) before an AppTest run, so a page that needs
     the model never silently tests its toy fallback, whichever test ran first (or none)."""

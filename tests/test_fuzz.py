@@ -57,10 +57,7 @@ PAGES = [
 
 
 @pytest.fixture(scope="module")
-def apps(minilm):
-    from attnviz import ui
-
-    ui.model_future().result()
+def apps(model_ready):
     return {page: app(None if page == "app.py" else page) for page, _, _ in PAGES}
 
 
