@@ -171,3 +171,14 @@ def unknown(text: str) -> int:
     enc = tok(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
     read = zip(enc["input_ids"][: WINDOW - 2], enc["offset_mapping"][: WINDOW - 2])
     return len({text[a:b] for i, (a, b) in read if i == tok.unk_token_id})
+
+
+def qkv(text: str, layer: int, head: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """q, k, v [n, 32] of one head ([CLS]/[SEP] included), through the model's own projections."""
+    import torch
+
+    attn = _bert().encoder.layer[layer].attention.self
+    h = _outputs(text).hidden_states[layer][0]
+    cut = slice(head * 32, (head + 1) * 32)
+    with torch.no_grad():
+        return tuple(f(h).numpy()[:, cut].astype(np.float64) for f in (attn.query, attn.key, attn.value))

@@ -18,7 +18,7 @@ from tests.apptest_charts import heatmap
 from tests.test_pages import app
 
 SEED = 20261125
-EXAMPLES = int(os.environ.get("ATTNVIZ_FUZZ_EXAMPLES", "120"))  # per page; more for a long local run
+EXAMPLES = int(os.environ.get("ATTNVIZ_FUZZ_EXAMPLES", "100"))  # per page; more for a long local run
 
 # Anything a keyboard, a paste or a URL can produce: any code point but lone surrogates, often
 # with markup, right-to-left text, emoji and CJK mixed in, sometimes far past the model's window.
@@ -44,7 +44,7 @@ mixed = st.lists(st.one_of(short, odd), min_size=1, max_size=4).map(" ".join)
 sentences = st.one_of(*[mixed] * 9, long)  # one in ten is long: each costs n = 254 on every page
 
 # (page, the chart whose rows must sum to 1, examples). The Cost page computes FAVOR+'s error curve
-# (m = 4 … 4096, three seeds) for every new sentence, ~2.7 s a sentence here: fewer examples there, the
+# (m = 4 … 4096, three seeds) for every new sentence, 2.7–6 s a sentence here: fewer examples there, the
 # same strategy (its input path is the sidebar's, shared with every page).
 PAGES = [
     ("app.py", "home_weights", EXAMPLES),
@@ -52,7 +52,7 @@ PAGES = [
     ("pages/2_Unparameterised_vs_learned.py", "learned_right", EXAMPLES),
     ("pages/3_Geometry.py", None, EXAMPLES),
     ("pages/4_Query_key_value.py", None, EXAMPLES),
-    ("pages/6_Cost.py", "cost_approx", max(1, EXAMPLES // 4)),  # FAVOR+'s matrix: rows sum to 1 too
+    ("pages/6_Cost.py", "cost_approx", max(1, EXAMPLES // 5)),  # FAVOR+'s matrix: rows sum to 1 too
 ]
 
 
