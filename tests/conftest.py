@@ -25,3 +25,14 @@ def served():
     from attnviz.model import load
 
     return load()
+
+
+@pytest.fixture(scope="session")
+def model_ready(minilm):
+    """Await the app's own model loader (ui.model_future) before an AppTest run, so a page that needs
+    the model never silently tests its toy fallback, whichever test ran first (or none)."""
+    from attnviz import ui
+
+    loaded = ui.model_future().result(timeout=300)
+    assert ui.minilm() is loaded is not None
+    return loaded

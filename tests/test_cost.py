@@ -21,10 +21,8 @@ def app(**params):
 
 
 @pytest.fixture(scope="module", autouse=True)
-def warm_model(minilm):
-    from attnviz import ui
-
-    ui.model_future().result()
+def warm_model(model_ready):
+    """The app's own loader, awaited (tests/conftest.py), whichever test runs first."""
 
 
 def test_measure_fills_the_charts_one_n_a_tick():

@@ -90,6 +90,7 @@ def test_toy_vectors_are_the_same_in_another_process():
             text=True,
             check=True,
             env={**os.environ, "PYTHONHASHSEED": seed},
+            timeout=60,
         ).stdout
         for seed in ("1", "2")
     }

@@ -38,7 +38,11 @@ def test_cli_without_the_model_exits_2(tmp_path):
     r = subprocess.run([sys.executable, "-m", "attnviz", "hi"], capture_output=True, text=True, env=env, timeout=120)
     assert r.returncode == 2 and "could not be loaded" in r.stderr and "Traceback" not in r.stderr
     toy = subprocess.run(
-        [sys.executable, "-m", "attnviz", "hi", "--embedding", "toy"], capture_output=True, text=True, env=env
+        [sys.executable, "-m", "attnviz", "hi", "--embedding", "toy"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     assert toy.returncode == 0
 

@@ -11,6 +11,8 @@ from tests.apptest_charts import decode, figure
 from tests.test_pages import app
 
 GEO = "pages/3_Geometry.py"
+# Every page test here reads the page with the model loaded: awaited, not left to an earlier test.
+pytestmark = pytest.mark.usefixtures("model_ready")
 
 
 def test_pca_plane_is_fitted_once_on_both_sets():
@@ -165,6 +167,12 @@ def test_page_controls(actions):
         assert not at.exception, at.exception
     figure(at, "geo_picture")
     figure(at, "geo_distances")
+    # the path asked for, with the model: a head's 32-number value vectors, or MiniLM's 384 features
+    captions = " ".join(c.value for c in at.caption)
+    if actions.get("geo_source") == "learned":
+        assert "before attention (V)" in captions and "full 32-dimensional space" in captions, captions
+    else:
+        assert "before attention (X)" in captions and "full 384-dimensional space" in captions, captions
 
 
 @pytest.mark.parametrize(

@@ -10,5 +10,5 @@ def test_import_attnviz_does_not_import_streamlit_or_torch():
         "attnviz.training, attnviz.autograd; "
         "print(sorted(m for m in ('streamlit', 'torch', 'sentence_transformers') if m in sys.modules))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120).stdout
     assert out.strip() == "[]"

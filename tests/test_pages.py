@@ -1,5 +1,6 @@
 """Every page under AppTest: real Streamlit runs, the right matrices in the charts, no exceptions."""
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +18,8 @@ ODD = ["", " ", "x" * 3000, "😀 你好", "<b>x</b>", "<img src=x onerror=alert
 
 
 @pytest.fixture(scope="module", autouse=True)
-def warm_model(minilm):
-    ui.model_future().result()  # the app's own loader: loaded once, shared by every AppTest run
+def warm_model(model_ready):
+    """The app's own loader, awaited: loaded once, shared by every AppTest run."""
 
 
 def app(page: str | None = None, **params) -> AppTest:
@@ -191,6 +192,13 @@ def test_learned_page_shows_the_models_head(minilm):
     np.testing.assert_allclose(left, expected(minilm, "the cat sat on the mat").weights, atol=1e-9)
     np.testing.assert_allclose(heatmap(at, "learned_diff")[0], z - left, atol=1e-6)
     assert not any("Checked against the model" in m.value for m in at.markdown)  # only when asked
+    # the check runs when asked: both maxima printed, within the agreement the README states, and the same
+    # numbers ui.model_check computes (tests/test_prose.py checks those against its own max |Δ|)
+    at.button(key="learned_check").click().run()
+    check = next(m.value for m in at.markdown if "Checked against the model" in m.value)
+    shown = [float(v) for v in re.findall(r"at most (\d\.\de[+-]\d\d) \(all", check)]
+    assert len(shown) == 2 and max(shown) <= 1e-5, check
+    assert [f"{v:.1e}" for v in ui.model_check("the cat sat on the mat", ui.minilm())] == [f"{v:.1e}" for v in shown]
 
 
 def test_learned_page_with_markers_and_causal_mask(minilm):
@@ -266,8 +274,23 @@ HOSTILE = [
 def test_hostile_shared_links(page, text):
     at = app(page, s=text)  # asserts no exception
     assert at.query_params["s"] == text
-    for element in at.markdown:  # user text never reaches markdown unescaped
-        assert "<img" not in element.value and "<script" not in element.value
+    for element in [*at.markdown, *at.caption, *at.info, *at.warning]:  # no HTML or math left unescaped
+        assert not re.search(r"(?<!\\)[<>$]", element.value), element.value
+
+
+MARKUP_TOKENS = ["<", ">", "$", "*", "_", "[", "`"]
+
+
+@pytest.mark.parametrize("embedding", ["static", "toy"])
+def test_tokens_with_markup_are_escaped_in_the_text(embedding):
+    """User text reaches markdown as tokens: a token that is markup ("<", "$", "*" …) is shown escaped,
+    so the caption reads “<” and Streamlit renders no tag, math or emphasis from it."""
+    at = app(STEP, s="a < b > c $ d * e _ f [ g ` h", e=embedding)
+    for token in MARKUP_TOKENS:
+        at.selectbox(key="step_query").set_value(token).run()
+        caption = next(c.value for c in at.caption if "of W: the share" in c.value)
+        assert f"“\\{token}”" in caption, caption  # backslash-escaped, as markdown needs
+        assert not re.search(r"(?<!\\)[<>$*_`\[]", caption), caption
 
 
 def test_rtl_and_control_notices():

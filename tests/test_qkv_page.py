@@ -18,10 +18,8 @@ PAIR = {"s": TROPHY_BIG, "s2": TROPHY_SMALL}
 
 
 @pytest.fixture(scope="module", autouse=True)
-def warm_model(minilm):
-    from attnviz import ui
-
-    ui.model_future().result()
+def warm_model(model_ready):
+    """The app's own loader, awaited (tests/conftest.py), whichever test runs first."""
 
 
 def panel(at, key: str, i: int) -> tuple[np.ndarray, list[str]]:

@@ -17,6 +17,17 @@ _INJECTED_JS = """() => ({
   handlers: document.querySelectorAll('[onerror]').length,
 })"""
 
+# A broken image of the test's own, whose onerror must fire: proof that the page had the time and the
+# means to run the markup's handler, had the markup been interpreted.
+_CANARY_JS = """() => {
+  window.__attnvizCanary = 0;
+  const img = document.createElement('img');
+  img.id = 'attnviz-canary';
+  img.setAttribute('onerror', 'window.__attnvizCanary = 1');
+  img.src = 'x-canary';
+  document.body.appendChild(img);
+}"""
+
 
 def check_markup_is_text(app, key: str, tokens) -> None:
     """The markup is in the box, the URL and the chart's labels as text, and nothing ran."""
@@ -27,7 +38,12 @@ def check_markup_is_text(app, key: str, tokens) -> None:
     assert "<" in ticks and ">" in ticks, ticks
     assert app.sentence_box().input_value() == MARKUP
     assert app.params()["s"] == MARKUP
-    app.page.wait_for_timeout(1000)  # give a broken image's onerror time to fire
+    # A positive signal before asserting that nothing happened: a broken image the test itself adds
+    # does fire its onerror and is seen requesting its source, so the markup's would have too by now.
+    app.page.evaluate(_CANARY_JS)
+    app.page.wait_for_function("() => window.__attnvizCanary === 1", timeout=10_000)
+    app.page.evaluate("() => document.getElementById('attnviz-canary').remove()")
+    assert any(urlsplit(u).path.endswith("/x-canary") for u in app.requests), "the request listener saw nothing"
     assert app.page.evaluate(_INJECTED_JS) == {"images": 0, "handlers": 0}
     requested = [u for u in app.requests if urlsplit(u).path.rstrip("/").endswith("/x")]
     assert requested == [], f"the page requested {requested}"

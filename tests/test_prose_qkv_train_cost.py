@@ -1,0 +1,313 @@
+"""Every number in the text of the Query, key, value, Train attention and Cost pages, recomputed
+independently (tests/reference.py; the task's rule written out; plain NumPy), and every other digit
+on those pages accounted for (tests/prose.py)."""
+
+import re
+
+import numpy as np
+import pytest
+
+from tests import reference as ref
+from tests.apptest_charts import decode, figure, heatmap
+from tests.prose import COMMON, Prose
+from tests.test_pages import app
+from tests.test_prose import WORDS, labels, notices
+from tests.test_training_page import app as train_app
+from tests.test_training_page import train
+
+QKV = "pages/4_Query_key_value.py"
+QKV_FIXED = (
+    *COMMON,
+    r"\tfrac{QK^\top}{\sqrt{32}}",
+    r"[Z_0|\cdots|Z_{11}]\,W_o + b_o",
+    "2 · Queries, keys and values",
+    "3 · Scores, and 4 · weights",
+    "5 · Output: Z = W V",
+    "6 · All 12 heads",
+    r"Z_{11}",
+    r"Z_0 \mid Z_1",
+    "7 · Mixed back",
+    "8 · Residual",
+    "mean 0 and variance 1",
+    r"W_1 + b_1)\, W_2 + b_2",
+    "steps 2–5",
+    "the Z of step 5",
+    r"\sqrt{32}",
+    "add up to 1",
+    "32 numbers each",
+    "all-MiniLM-L6-v2",
+    r"[\,Z_0 \mid \cdots\,]",
+    "each row adds up to 1",
+)
+
+
+@pytest.fixture(autouse=True)
+def _model(model_ready):
+    """Every page here is read with the model loaded."""
+
+
+def head_part(prose: Prose, text: str, layer: int, head: int, query: int) -> None:
+    tokens = ref.static(text, special=True)[0]
+    n = len(tokens)
+    q, k, _ = ref.qkv(text, layer, head)
+    s = q @ k.T / np.sqrt(32)
+    w = ref.heads(text, special=True)[layer, head]
+    prose.has(f"The pipeline of MiniLM layer {layer}, head {head}. {n} word pieces, [CLS] and [SEP] included")
+    prose.has(f"1 · H, the input to layer {layer}", rf"\in \mathbb{{R}}^{{{n} \times 384}}")
+    if layer > 0:
+        prose.has(
+            rf"H = \text{{output of layer {layer - 1}}}",
+            f"what layer {layer - 1} handed on: every piece already mixed with its context {layer} time(s)",
+        )
+    prose.has("One row per word piece, 384 features each")
+    prose.has(rf"W_\ast \in \mathbb{{R}}^{{384 \times 32}},\; Q, K, V \in \mathbb{{R}}^{{{n} \times 32}}")
+    prose.has(r"S_{ij} = \frac{q_i \cdot k_j}{\sqrt{32}}", "divided by √32")
+    best = int(np.argmax(s[query]))
+    prose.has(
+        f"scores highest on the key of “{tokens[best]}”: {s[query, best]:.4f}, weight {w[query, best]:.4f}. "
+        + ref.describe(w, tokens)
+    )
+    prose.has(rf"z_i = \sum_{{j=1}}^{{{n}}} W_{{ij}}\, v_j", rf"Z = W V \in \mathbb{{R}}^{{{n} \times 32}}")
+    term = r"(\d\.\d{3})\\, v_\{\\text\{([^}]*)\}\}"
+    terms, more = prose.take(r"z_\{\\text\{[^}]*\}\} = \\sum_j w_j\\, v_j = (.*?)( \+ \\dots)?\s*\$\$")[0]
+    shown = re.findall(term, terms)
+    assert len(shown) == min(n, 3) and bool(more) == (n > 3)
+    names = list(tokens)
+    for value, name in shown:
+        assert any(f"{w[query, j]:.3f}" == value for j in range(n) if names[j] == name), (name, value)
+    largest = sorted(w[query])[::-1][: len(shown)]
+    assert [v for v, _ in shown] == [f"{x:.3f}" for x in largest]  # the largest weights, largest first
+    top = int(np.argmax(w[query]))
+    prose.has(f"The largest share, {w[query, top]:.3f}, comes from “{tokens[top]}”.")
+
+
+@pytest.mark.parametrize(
+    ("text", "layer", "head"),
+    [
+        ("The cat sat on the mat because it was tired", 2, 5),
+        ("the the the the", 0, 0),
+        ("hello", 5, 11),
+        ("I love 😀 and 你好 too", 3, 1),
+        (" ".join(WORDS[i % len(WORDS)] for i in range(200)), 1, 7),
+    ],
+)
+def test_qkv_page_head_text(text, layer, head):
+    at = app(QKV, s=text)
+    at.number_input(key="qkv_layer").set_value(layer).run()
+    at.number_input(key="qkv_head").set_value(head).run()
+    assert not at.exception
+    prose = Prose(at)
+    notices(text, prose)
+    n = len(ref.static(text, special=True)[0])
+    head_part(prose, text, layer, head, min(1, n - 1))  # the first word after [CLS] is followed
+    prose.has("Type a second sentence")
+    prose.fixed(*QKV_FIXED).done()
+
+
+@pytest.mark.parametrize(("layer", "head"), [(0, 3), (4, 1), (5, 11)])
+def test_qkv_page_layer_text(layer, head):
+    text = "it was too big for the case"
+    at = app(QKV, s=text)
+    at.number_input(key="qkv_layer").set_value(layer).run()
+    at.number_input(key="qkv_head").set_value(head).run()
+    at.get("button_group")[0].set_value(at.get("button_group")[0].options[1]).run()
+    assert not at.exception
+    config = ref.model()[0].auto_model.config
+    heads, width, inner = config.num_attention_heads, config.hidden_size, config.intermediate_size
+    n = len(ref.static(text, special=True)[0])
+    tokens = ref.static(text, special=True)[0]
+    prose = Prose(at)
+    prose.has(f"The pipeline of MiniLM layer {layer}, head {head}. {n} word pieces")
+    prose.has(f"6 · All {heads} heads side by side")
+    prose.has(rf"\in \mathbb{{R}}^{{{n} \times {heads * 32}}}")
+    prose.has(
+        f"Every head of layer {layer} does", f"{width // heads} columns each. The outlined columns are head {head},"
+    )
+    prose.has(rf"W_o \in \mathbb{{R}}^{{{heads * 32} \times {width}}}")
+    last = layer == config.num_hidden_layers - 1
+    prose.has("9 · The model’s output" if last else f"9 · The input to layer {layer + 1}")
+    prose.has(f"({width} → {inner} → {width})")
+    prose.has(f"Row “{tokens[1]}” has now seen the whole sentence {layer + 1} time(s).")
+    prose.has("Type a second sentence")
+    prose.fixed(*QKV_FIXED).done()
+
+
+def test_qkv_page_two_sentences_text():
+    a, b = "The cat sat on the mat.", "Le chat est assis sur le tapis."
+    at = app(QKV, s=a, s2=b)
+    at.number_input(key="qkv_layer").set_value(3).run()
+    prose = Prose(at)
+    head_part(prose, a, 3, 0, 1)
+    ta, tb = ref.static(a)[0], ref.static(b)[0]
+    prose.has("MiniLM layer 3, head 0")  # the heading and the pair's caption
+    prose.has("H_A and H_B are each sentence's own input to layer 3")
+    words = sum(not t.startswith("##") for t in tb)
+    extra = sum(t.startswith("##") for t in tb)
+    unknown = sum(t == "[UNK]" for t in tb)
+    prose.has(f"Sentence B falls apart: {words} words became {extra} extra '##' pieces and {unknown} [UNK].")
+    from tests.test_prose import lcs
+
+    prose.has(f"The {lcs(ta, tb)} pieces the two sentences share, paired in reading order")
+    wa = ref.heads(a)[3, 0]
+    wb = ref.heads(b)[3, 0]
+    word, rest = prose.take(r"“([^”]+)” attends most to (.*) in B\.")[0]
+    for part, tokens, w in zip(rest.split(" in A, and to "), (ta, tb), (wa, wb)):
+        if tokens.count(word) != 1:
+            continue
+        row, names = w[tokens.index(word)], labels(tokens)
+        order = np.argsort(-row, kind="stable")[:3]
+        assert re.findall(r"“([^”]+)” (\d\.\d{3})", part) == [(names[j], f"{row[j]:.3f}") for j in order]
+    prose.fixed(*QKV_FIXED).done()
+
+
+# --- the trained layer on the QKV page, and the Train page ------------------------------------------
+
+TRAIN_FIXED = (*COMMON, r"\sqrt{d_{head}}", "four cells", "sums to 1", "position n − 1 − i")
+
+
+def task_keys(task: str, letters: list[int]) -> list[int]:
+    """The key each position should attend to, written out from the README's task list (-1: none)."""
+    n = len(letters)
+    if task == "reverse":
+        return [n - 1 - i for i in range(n)]
+    if task == "previous-token":
+        return [-1, *range(n - 1)]
+    if task == "first-token":
+        return [0] * n
+    if task == "copy":
+        return list(range(n))
+    raise ValueError(task)
+
+
+@pytest.mark.parametrize(("task", "seed", "steps"), [("reverse", 7, 400), ("previous-token", 2, 300), ("copy", 0, 1)])
+def test_train_page_text(task, seed, steps):
+    from attnviz import training
+
+    at = train_app(task=task, seed=str(seed), steps=str(steps), live="0")
+    prose = Prose(at)
+    letters = 26
+    prose.has(f"(ln {letters} ≈ {np.log(letters):.2f} is a blind guess among the letters)")
+    prose.has(
+        "Sequences of n = 8 letters from a–z, batches of 32, d_head = 16, "
+        f"learning rate 0.05, {steps} steps, seed {seed}."
+    )
+    prose.fixed(*TRAIN_FIXED).done()
+    train(at)
+    prose = Prose(at)
+    w = heatmap(at, "train_w")[0]
+    loss = decode(figure(at, "train_loss")["data"][0]["y"])
+    rows_labels = heatmap(at, "train_w")[1]
+    letters_seq = [ord(label.split(":")[1]) - ord("a") for label in rows_labels]
+    keys = task_keys(task, letters_seq)
+    rows = [i for i, k in enumerate(keys) if k >= 0]
+    if task in ("previous-token", "first-token"):
+        rows = [i for i in rows if i > 0]  # causal: row 0 sees one key only
+    share = np.mean([w[i, keys[i]] for i in rows])
+    hits = sum(int(np.argmax(w[i]) == keys[i]) for i in rows)
+    fmt = lambda x: f"{x:.2f}" if x >= 0.01 else f"{x:.1e}"  # noqa: E731
+    loss_part = (
+        f"the loss on the first batch was {fmt(loss[0])}"
+        if len(loss) == 1
+        else f"the loss {'fell' if loss[-1] < loss[0] else 'went'} from {fmt(loss[0])} to {fmt(loss[-1])}"
+    )
+    warning = " ".join(x.value for x in at.warning)
+    if "only went" in warning:  # one step: the loss barely moved, and the page says so instead
+        prose.has(f"The loss only went from {loss[0]:.2f} to {loss[-1]:.2f}")
+    elif "W does not show" in warning:
+        prose.has(f"The loss fell from {fmt(loss[0])} to {fmt(loss[-1])}", f"only {hits} of {len(rows)} rows")
+    else:
+        prose.has(f"Each position now puts on average {share:.0%} of its weight on")
+        prose.has(f"({hits} of {len(rows)} rows put the most weight there); {loss_part}.")
+    prose.has(f"(ln {letters} ≈ {np.log(letters):.2f}")
+    prose.has(f"learning rate 0.05, {steps} steps, seed {seed}.", "n = 8 letters", "batches of 32", "d_head = 16")
+    prose.fixed(*TRAIN_FIXED).done()
+    assert training.VOCAB[-1] == "z"
+
+
+def test_trained_layer_on_the_qkv_page_text():
+    at = train_app(task="previous-token", seed="2", live="0")
+    train(at)
+    trainer = at.session_state["train_run"].trainer
+    at.switch_page(QKV).run()
+    at.radio(key="qkv_source").set_value("trained").run()
+    at.get("button_group")[0].set_value("Its layer: Z → next H (6–9)").run()
+    logits, rows, letters = heatmap(at, "qkv_readout")
+    prose = Prose(at)
+    n = len(rows)
+    assert trainer.step == 400  # the default number of steps (README)
+    prose.has(
+        "The pipeline of the layer trained on previous-token (400 steps), "
+        f"on the sequence the Train page shows ({n} letters"
+    )
+    answers = "".join(letters[c] for c in np.argmax(logits, axis=1))
+    seq = [label.split(":")[1] for label in rows]
+    wanted = "·" + "".join(seq[:-1])  # the previous letter; none for the first position
+    prose.has(
+        f"a score for each of the {len(letters)} letters. Reading the largest score per row gives “{answers}”; "
+        f"the task wants “{wanted}”"
+    )
+    prose.has("6 · Readout")
+    prose.fixed(*QKV_FIXED, r"\sqrt{d_{head}}").done()
+
+
+# --- Cost --------------------------------------------------------------------------------------------
+
+COST = "pages/6_Cost.py"
+COST_FIXED = (
+    *COMMON,
+    "1 · Time and memory against n",
+    "2 · What linear attention gets wrong",
+    r"4 n^2 d",
+    r"8 n^2",
+    r"|x|^2/2",
+    "n from 16 up",
+    "(8 bytes a number)",
+    "about 1/√m",
+    "slope 2 means time ∝ n²",
+    "4·n²·d operations",
+    "n ≥ 512",
+    "add up to 1",
+    "sums to 1",
+    "T = 0.1",
+    "all-MiniLM-L6-v2",
+    "D^{-1}",
+)
+
+
+def test_cost_page_text():
+    text = "the quick brown fox jumps over the lazy dog"
+    at = train_app(page=COST, s=text, max_n="256", d="16", m="64", features="64", fseed="3")
+    at.button(key="cost_go").click().run()
+    while at.session_state["cost_run"].running:
+        at.run()
+        assert not at.exception
+    prose = Prose(at)
+    run = at.session_state["cost_run"]
+    prose.has("(d = 16, m = 64)", f"at this machine's {run.rate / 1e9:.1f} billion per second")
+    prose.has("The slopes are fitted for n ≥ 512, once two such sizes are measured")
+    ns = [p.n for p in run.points]
+    faster = [p.linear_s < p.exact_s for p in run.points]
+    from_n = next((ns[i] for i in range(len(ns)) if all(faster[i:])), None)
+    prose.has(
+        f"Linear attention is faster from n = {from_n:,} on." if from_n else "Linear attention was not faster yet."
+    )
+    for name, gib in (("a laptop (16 GiB)", 16), ("a GPU (80 GiB)", 80)):
+        prose.has(f"{name} at n = {int(np.sqrt(gib * 2**30 / 8)) + 1:,}")
+    config = ref.model()[0].auto_model.config
+    prose.has(
+        f"reads at most {ref.model().max_seq_length} word pieces",
+        f"position vectors for {config.max_position_embeddings}",
+    )
+    x = ref.static(text)[1]
+    exact = ref.seed_attention(x)[1]
+    approx = heatmap(at, "cost_approx")[0]  # the FAVOR+ estimate as drawn (checked in test_cost and test_linear)
+    delta = approx - exact
+    prose.has(
+        "FAVOR+ with m = 64",
+        f"Mean |Δ| = {np.abs(delta).mean():.2e}, largest {np.abs(delta).max():.2e} (m = 64, seed 3).",
+    )
+    curve = decode(figure(at, "cost_errors")["data"][0]["y"])
+    ms = decode(figure(at, "cost_errors")["data"][0]["x"])
+    assert list(ms) == [2**k for k in range(2, 13)]
+    prose.has(f"Here mean |Δ| goes from {curve[2]:.1e} at m = 16 to {curve[-1]:.1e} at m = 4096.", "three seeds")
+    prose.fixed(*COST_FIXED).done()
