@@ -88,11 +88,41 @@ def test_the_models_window_is_what_the_notices_say():
     assert ref.model()[0].auto_model.config.max_position_embeddings == 512  # the Cost page's "512"
 
 
+# The line a W view adds when W is nearly one-hot or nearly uniform (the page's wording; when it shows
+# is recomputed below from W's row entropies).
+ONE_HOT_NOTE = (
+    "W is nearly one-hot: the vectors are long, so each word's dot product with itself dominates: "
+    "try 1/√d or a higher T."
+)
+UNIFORM_NOTE = "W is nearly uniform: the scores are almost equal: try a lower T."
+
+
+def spread_claim(prose: Prose, w: np.ndarray) -> None:
+    """The one-hot line shows iff W's mean row entropy is ≤ 0.15 of log2 n, the uniform one iff ≥ 0.97."""
+    n = w.shape[0]
+    entropy = -(w * np.log2(np.where(w > 0, w, 1.0))).sum(axis=1)  # bits, 0 log 0 = 0
+    share = float(entropy.mean() / np.log2(n)) if n > 1 else 0.5
+    assert (ONE_HOT_NOTE in prose.text) == (share <= 0.15), share
+    assert (UNIFORM_NOTE in prose.text) == (share >= 0.97), share
+    prose.fixed(ONE_HOT_NOTE, UNIFORM_NOTE)
+
+
 @pytest.mark.parametrize("text", SENTENCES[:4] + SENTENCES[5:])
 def test_home_page_text(text):
     prose = Prose(app(None, s=text))
     notices(text, prose)
+    spread_claim(prose, ref.seed_attention(ref.static(text)[1])[1])
     prose.fixed(*HOME_FIXED).done()
+
+
+@pytest.mark.parametrize(("t", "scale", "note"), [("0.05", "none", ONE_HOT_NOTE), ("5", "sqrt-d", UNIFORM_NOTE)])
+def test_home_page_says_when_w_is_nearly_one_hot_or_uniform(t, scale, note):
+    """A low temperature sharpens W towards one-hot; 1/√d with a high one flattens it."""
+    text = "the cat sat on the mat"
+    prose = Prose(app(None, s=text, t=t, scale=scale))
+    _, w, _ = ref.seed_attention(ref.static(text)[1], scale=scale, temperature=float(t))
+    spread_claim(prose, w)
+    assert note in prose.text
 
 
 def weighted_average(prose: Prose, w_row: np.ndarray, q: int) -> None:
@@ -120,6 +150,7 @@ def step_claims(prose: Prose, tokens, x, *, scale="none", temperature=1.0, sourc
     prose.has(rf"W^*_{{{i + 1}{j + 1}}} = x_", rf"= {scores[i, j]:.4f}")
     above, below = int((scores > 1).sum()), int((scores < 0).sum())
     prose.has(f"{above} of the {n * n} scores are above 1 and {below} are below 0.")
+    spread_claim(prose, w)
     negative = [r for r in range(n) if (scores[r] < 0).any()]
     if negative:
         r = negative[0]
