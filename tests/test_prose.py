@@ -323,6 +323,7 @@ def test_learned_page_random_head_text():
     at = app(LEARNED, s=text)
     at.radio(key="learned_source").set_value("random").run()
     at.button(key="learned_reroll").click().run()
+    at.button(key="learned_check").click().run()
     # the random head as the README describes it: W_q, W_k ~ N(0, 1/d) from the seed, zero biases
     rng = np.random.default_rng(1)
     wqkv = rng.normal(0.0, 1.0 / np.sqrt(384), size=(3, 384, 32)).astype(np.float32)
@@ -348,21 +349,28 @@ def test_model_check_measures_a_real_difference(monkeypatch):
     assert hidden == pytest.approx(want_hidden, rel=1e-6, abs=1e-12) and hidden <= CHECK_LIMIT
 
     class Off:
-        """The model with one attention weight of layer 3 moved by 0.01."""
+        """The model of record with one attention weight of layer 3 moved by 0.01."""
 
         def __init__(self, inner):
             self.inner = inner
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
 
         def forward(self, ids, *, attentions=False):
             out = self.inner.forward(ids, attentions=attentions)
             out.attentions[3][0, 5, 1, 2] += 0.01
             return out
 
+    reference = ui.reference()
+    monkeypatch.setattr(ui, "reference", lambda: Off(reference))
     ui.model_check.clear()  # its cache is keyed by the text only
+    ui.checked.clear()
     try:
-        off = ui.model_check(text, Off(model))
+        off = ui.model_check(text, model)
     finally:
         ui.model_check.clear()
+        ui.checked.clear()
     assert off[0] == pytest.approx(0.01, abs=CHECK_LIMIT) and off[1] == pytest.approx(hidden)
 
 
