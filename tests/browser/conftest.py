@@ -98,14 +98,15 @@ def base_url(app_server: str) -> str:
 
 @pytest.fixture(scope="session")
 def _minilm_future() -> Iterator[Future]:
-    """Load MiniLM in a thread while the first page loads (both take several seconds)."""
+    """Load MiniLM in a thread while the first page loads: the model of record (sentence-transformers,
+    torch), not the app's NumPy path, so the tests recompute independently of what they check."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    from attnviz.embeddings import load_minilm
+    from attnviz.model import load_reference
 
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="test-minilm")
-    future = pool.submit(load_minilm)
+    future = pool.submit(load_reference)
     yield future
     pool.shutdown(wait=True)
 

@@ -34,9 +34,9 @@ def test_check_button_loads_the_model_once_and_shows_max_delta(app, minilm):
     text = page.locator("p", has_text="Checked against the model:").inner_text()  # the whole sentence
     app.assert_no_exception()
 
-    reference = model.load_reference()  # recomputed here: the served forward against the model's own
-    pieces = minilm.tokenize(SENTENCE)
-    ours = minilm.trace(pieces.ids)
+    reference, served = minilm, model.load()  # recomputed here: the served forward against the model's own
+    pieces = served.tokenize(SENTENCE)
+    ours = served.trace(pieces.ids)
     theirs = reference.forward(reference.tokenize(SENTENCE).ids, attentions=True)
     want = (
         max(np.abs(ours.attentions[i] - theirs.attentions[i][0].numpy()).max() for i in range(6)),
