@@ -35,9 +35,12 @@ for _p in (HERE, HERE.parent):
         sys.path.insert(0, str(_p))
 
 from bench_browser import Case, load_model, open_case, timed  # noqa: E402
-from bench_launch import CHROMIUM, CHROMIUM_ARGS, OUT, watch  # noqa: E402
-from bench_sessions import VIEWPORT, Budget, start_server, stop  # noqa: E402
+from bench_sessions import Budget  # noqa: E402
 from results import record  # noqa: E402
+
+from attnviz.testing import CHROMIUM, CHROMIUM_ARGS, SERVER_PYTHON, VIEWPORT, start_server, stop, watch  # noqa: E402
+
+OUT = HERE / "out"
 
 SIZE_TARGET_MB = 6.0
 DRAW_TARGET_S = 2.0
@@ -255,10 +258,13 @@ def main(argv: list[str] | None = None) -> int:
                   f"Plotly's own one-chart HTML (fig.to_html(include_plotlyjs=True)): median "
                   f"{statistics.median(refs):.0f} ms")  # fmt: skip
 
-            proc, app_url, _ = start_server(OUT / "handout-app.log", budget, "app.py")
-            procs.append(proc)
-            proc, minimal_url, _ = start_server(OUT / "handout-minimal.log", budget, "benchmarks/minimal_app.py")
-            procs.append(proc)
+            app = start_server(OUT / "handout-app.log", "app.py", python=SERVER_PYTHON, timeout=budget.left(60))
+            procs.append(app.proc)
+            minimal_server = start_server(
+                OUT / "handout-minimal.log", "benchmarks/minimal_app.py", python=SERVER_PYTHON, timeout=budget.left(60)
+            )
+            procs.append(minimal_server.proc)
+            app_url, minimal_url = app.url, minimal_server.url
             text6 = ctx.sentence(6)
             open_case(browser, minimal, minimal_url, text6, [f"{w} #{i + 1}" for i, w in enumerate(text6.split())],
                       timeout=budget.left(60))  # fmt: skip

@@ -39,7 +39,9 @@ def test_import_attnviz_stays_cheap():
     code = (
         "import sys, attnviz; print(sorted(m for m in ('numpy', 'plotly', 'streamlit', 'torch') if m in sys.modules))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT, timeout=120
+    ).stdout
     assert out.strip() == "[]"
 
 

@@ -27,7 +27,9 @@ def _haproxy() -> str:
 
 def _check(env: dict[str, str]) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("ATTNVIZ_")}
-    return subprocess.run([_haproxy(), "-c", "-f", str(CFG)], env={**clean, **env}, capture_output=True, text=True)
+    return subprocess.run(
+        [_haproxy(), "-c", "-f", str(CFG)], env={**clean, **env}, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_haproxy_accepts_the_config_with_its_variables_set():

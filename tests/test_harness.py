@@ -18,7 +18,10 @@ def test_importing_the_harness_pulls_in_neither_playwright_nor_streamlit():
         "import sys, attnviz.testing; "
         "print(sorted(m for m in ('playwright', 'streamlit', 'torch') if m in sys.modules))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT, timeout=120
+    )
+    out = run.stdout
     assert out.strip() == "[]"
 
 
@@ -114,3 +117,18 @@ def test_free_port_is_bindable():
     port = testing.free_port()
     with socket.socket() as s:
         s.bind(("127.0.0.1", port))
+
+
+def test_every_benchmark_script_starts():
+    """Each benchmark (and make scale's driver) imports what it needs and parses its arguments: a
+    harness name moved without its callers fails here, not in the next `make bench`."""
+    bench = sorted((ROOT / "benchmarks").glob("bench_*.py"))
+    scripts = [*bench, ROOT / "benchmarks" / "report.py", ROOT / "deploy" / "scale.py"]
+    broken = []
+    for script in scripts:
+        run = subprocess.run(
+            [sys.executable, str(script), "--help"], capture_output=True, text=True, cwd=ROOT, timeout=120
+        )
+        if run.returncode != 0 or "usage" not in run.stdout:
+            broken.append(f"{script.name}: exit {run.returncode}: {run.stderr.strip()[-400:]}")
+    assert not broken, "\n".join(broken)
