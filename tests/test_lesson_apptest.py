@@ -5,33 +5,23 @@ import re
 
 import numpy as np
 import pytest
-from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 from attnviz import lesson
 from tests.apptest_charts import heatmap
-from tests.test_pages import ROOT
+from tests.test_pages import app as pages_app
 
 PAGE = "pages/0_Lesson.py"
 N = len(lesson.SCREENS)
 
 
 @pytest.fixture(scope="module", autouse=True)
-def warm_model(minilm):
-    from attnviz import ui
-
-    ui.model_future().result()
+def warm_model(model_ready):
+    """The app's own loader, awaited (tests/conftest.py), whichever test runs first."""
 
 
 def app(**params) -> AppTest:
-    PagesManager.uses_pages_directory = None
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    for k, v in params.items():
-        at.query_params[k] = v
-    at.run()
-    at.switch_page(PAGE).run()
-    assert not at.exception, at.exception
-    return at
+    return pages_app(PAGE, **params)
 
 
 def title(at: AppTest) -> str:

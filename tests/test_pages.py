@@ -34,6 +34,19 @@ def app(page: str | None = None, **params) -> AppTest:
     return at
 
 
+def run_until_done(at: AppTest, button: str, run: str, *, max_ticks: int) -> int:
+    """Press a page's start button and rerun until the session's run (session_state[run]) stops running:
+    AppTest does not run a fragment's timer, so each rerun stands for one of its ticks. -> the ticks."""
+    at.button(key=button).click().run()
+    ticks = 0
+    while at.session_state[run].running:
+        assert ticks < max_ticks, "the run never ended"
+        at.run()
+        ticks += 1
+        assert not at.exception, at.exception
+    return ticks
+
+
 def type_sentence(at: AppTest, text: str) -> AppTest:
     at.sidebar.text_input(key="_w_sentence").set_value(text).run()
     assert not at.exception, at.exception

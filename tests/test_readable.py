@@ -12,10 +12,8 @@ from tests.test_pages import STEP, app
 
 
 @pytest.fixture(scope="module", autouse=True)
-def warm_model(minilm):
-    from attnviz import ui
-
-    ui.model_future().result()
+def warm_model(model_ready):
+    """The app's own loader, awaited (tests/conftest.py), whichever test runs first."""
 
 
 @pytest.mark.parametrize(

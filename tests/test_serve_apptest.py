@@ -107,8 +107,8 @@ print("CHARTS", len(at.get("plotly_chart")))
 
 
 @pytest.fixture(scope="module", autouse=True)
-def warm(minilm):
-    ui.model_future().result()
+def warm(model_ready):
+    """The app's own loader, awaited (tests/conftest.py), whichever test runs first."""
 
 
 def shown_deltas(at) -> tuple[float, float, str]:

@@ -6,37 +6,23 @@ going, every rerun trains one chunk, as the browser's timer would.
 
 import numpy as np
 import pytest
-from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 from attnviz import training, ui
 from tests.apptest_charts import decode, figure, heatmap
-from tests.test_pages import ROOT
+from tests.test_pages import app as pages_app
+from tests.test_pages import run_until_done
 
 PAGE = "pages/5_Train_attention.py"
 
 
 def app(page: str = PAGE, **params) -> AppTest:
-    PagesManager.uses_pages_directory = None
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    for k, v in params.items():
-        at.query_params[k] = v
-    at.run()
-    at.switch_page(page).run()
-    assert not at.exception, at.exception
-    return at
+    return pages_app(page, **params)
 
 
 def train(at: AppTest, *, max_ticks: int = 500) -> int:
     """Press Train and let the fragment tick until the run ends; returns the number of ticks."""
-    at.button(key="train_go").click().run()
-    ticks = 0
-    while at.session_state["train_run"].running:
-        assert ticks < max_ticks, "the run never ended"
-        at.run()
-        ticks += 1
-        assert not at.exception, at.exception
-    return ticks
+    return run_until_done(at, "train_go", "train_run", max_ticks=max_ticks)
 
 
 def test_shared_link_configures_and_train_learns_the_anti_diagonal():

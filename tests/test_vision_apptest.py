@@ -8,27 +8,20 @@ softmax written out) or from scikit-learn's own data. AppTest does not run a fra
 import numpy as np
 import pytest
 from sklearn.datasets import load_digits
-from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 from attnviz import classifier, ui
 from tests.apptest_charts import decode, figure, heatmap
 from tests.test_cli_vision import plain_attention
-from tests.test_pages import ROOT
+from tests.test_pages import app as pages_app
+from tests.test_pages import run_until_done
 
 PAGE = "pages/7_Vision.py"
 DIGITS = load_digits()
 
 
 def app(**params) -> AppTest:
-    PagesManager.uses_pages_directory = None
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    for k, v in params.items():
-        at.query_params[k] = v
-    at.run()
-    at.switch_page(PAGE).run()
-    assert not at.exception, at.exception
-    return at
+    return pages_app(PAGE, **params)
 
 
 def captions(at) -> str:
@@ -112,14 +105,7 @@ def test_choosing_a_query_patch_and_another_digit():
 
 
 def train(at: AppTest, max_ticks: int = 100) -> int:
-    at.button(key="vision_train").click().run()
-    ticks = 0
-    while at.session_state["vision_run"].running:
-        assert ticks < max_ticks, "the run never ended"
-        at.run()
-        ticks += 1
-        assert not at.exception, at.exception
-    return ticks
+    return run_until_done(at, "vision_train", "vision_run", max_ticks=max_ticks)
 
 
 def test_train_shows_accuracy_confusions_and_attention():
