@@ -114,24 +114,26 @@ def negative_row(scores: np.ndarray) -> int | None:
 
 
 def mean_distance(points: np.ndarray) -> float:
-    """The mean distance between two different points.  points [n, d]"""
-    n = points.shape[0]
-    if n < 2:
-        return 0.0
-    dist = geometry.pairwise_distances(points)
-    return float(dist[~np.eye(n, dtype=bool)].mean())
+    """The mean distance between two different points (0 for one point).  points [n, d]"""
+    mean, _ = geometry.spread(np.asarray(points)[None])  # the Geometry page's measure, on one frame
+    return float(mean[0])
 
 
 LEARNED_HEAD = (3, 1)  # MiniLM's layer 3, head 1: the README's trophy/suitcase head
 
 
-def learned_head(weights, pieces, show_special: bool, layer: int = LEARNED_HEAD[0], head: int = LEARNED_HEAD[1]):
+def learned_head(
+    weights, pieces, show_special: bool, layer: int = LEARNED_HEAD[0], head: int = LEARNED_HEAD[1], *, trace=None
+):
     """MiniLM's head (layer, head) on the sentence's word pieces, as shown ([CLS]/[SEP] kept or dropped
-    and the rows renormalised).  weights: bert.BertWeights, pieces: embeddings.Pieces -> LearnedHead"""
+    and the rows renormalised).  weights: bert.BertWeights, pieces: embeddings.Pieces -> LearnedHead
+
+    trace: a forward pass already run on these pieces (bert.BertTrace, at least layer + 1 layers), reused."""
     from attnviz import bert
 
-    trace = bert.forward(weights, pieces.ids, pieces.tokens, layers=layer + 1).layers[layer]
-    w = heads.visible(trace.weights[head], pieces.special, show_special).astype(np.float64)  # [m, m]
+    if trace is None:
+        trace = bert.forward(weights, pieces.ids, pieces.tokens, layers=layer + 1)
+    w = heads.visible(trace.layers[layer].weights[head], pieces.special, show_special).astype(np.float64)  # [m, m]
     return LearnedHead(f"MiniLM layer {layer}, head {head}", pieces.shown_tokens(show_special), w)
 
 

@@ -731,7 +731,8 @@ def weights_view(weights: np.ndarray, tokens, *, key: str, title: str = "") -> N
 
 # --- exports ---------------------------------------------------------------------------------
 
-# The chart's own toolbar saves it as PNG or SVG, in the browser (no server, no network).
+# The chart's own toolbar saves it as a PNG (twice the size on screen), in the browser: no server, no
+# network. (The handout's charts save SVG; see attnviz/handout.py.)
 CHART_CONFIG = {
     "displaylogo": False,
     "modeBarButtonsToAdd": ["toImage"],

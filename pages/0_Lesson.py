@@ -6,7 +6,7 @@ predict-then-reveal on chosen screens, CSV exports, and the whole lesson as one 
 
 import streamlit as st
 
-from attnviz import handout, heads, lesson, ui
+from attnviz import handout, lesson, ui
 from attnviz.ui import Setting
 
 N = len(lesson.SCREENS)
@@ -41,10 +41,8 @@ def learned_head(settings: ui.Settings) -> lesson.LearnedHead | None:
     model = ui.minilm()
     if model is None or settings.embedding == "toy":
         return None
-    layer, head = lesson.LEARNED_HEAD
-    pieces, full = ui.learned(settings.sentence, False, model, layer + 1)
-    w = heads.visible(full.layers[layer].weights[head], pieces.special, settings.special)
-    return lesson.LearnedHead(f"MiniLM layer {layer}, head {head}", pieces.shown_tokens(settings.special), w)
+    pieces, full = ui.learned(settings.sentence, False, model, lesson.LEARNED_HEAD[0] + 1)  # cached per server
+    return lesson.learned_head(ui.bert_weights(model), pieces, settings.special, trace=full)
 
 
 present_now = st.session_state.get(PRESENT, SETTINGS[PRESENT].from_url(st.query_params.get("present")))
