@@ -131,6 +131,7 @@ def _height(n_rows: int, annotate: bool) -> int:
 
 
 _YAXIS = {"autorange": "reversed", "type": "category"}  # row 1 on top, like a matrix
+_SQUARE_X, _SQUARE_Y = {"constrain": "domain"}, {"scaleanchor": "x", "constrain": "domain"}  # square cells
 
 
 def heatmap(
@@ -148,8 +149,11 @@ def heatmap(
     annotate: bool | None = None,
     height: int | None = None,
     shapes: list[dict] | None = None,
+    square: bool = False,
 ) -> go.Figure:
     """One annotated heatmap; the hover shows the pair of labels and the exact value.
+
+    square: cells stay square at any width (the y axis anchored to the x axis).
 
     matrix: [r, c], rows: r labels, cols: c labels (unique; see token_labels), or None for
     numbered features d1 … dc (a numeric axis: no label list to send for 384 columns)
@@ -167,8 +171,8 @@ def heatmap(
             "title": {"text": title} if title else None,
             "height": height or _height(len(rows), annotate),
             "margin": {**MARGIN, "t": 40 if title else 10},
-            "xaxis": _xaxis(z, cols),
-            "yaxis": _YAXIS,
+            "xaxis": _xaxis(z, cols) | (_SQUARE_X if square else {}),
+            "yaxis": _YAXIS | (_SQUARE_Y if square else {}),
             **({"shapes": shapes} if shapes else {}),
         },
     )
@@ -233,12 +237,7 @@ def weights_heatmap(
     labels = token_labels(tokens)
     w = np.asarray(weights)
     top = float(np.max(w, initial=0.0)) if relative else 1.0
-    fig = heatmap(w, labels, labels, title=title, zmin=0.0, zmax=top or 1.0, value_name="weight")
-    if square:
-        fig.layout.yaxis.scaleanchor = "x"
-        fig.layout.yaxis.constrain = "domain"
-        fig.layout.xaxis.constrain = "domain"
-    return fig
+    return heatmap(w, labels, labels, title=title, zmin=0.0, zmax=top or 1.0, value_name="weight", square=square)
 
 
 def scores_heatmap(scores: np.ndarray, tokens, *, value_name: str = "score") -> go.Figure:

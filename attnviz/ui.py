@@ -423,6 +423,24 @@ def keep_in_url(params: Mapping[str, str | None]) -> None:
             st.query_params[name] = value
 
 
+def section(label: str, name: str, *, key: str, options: Sequence[str]):
+    """An expander for one part of a page whose code runs only while it is open (Streamlit's lazy
+    expander: test `.open`), so a new sentence redraws only what the reader has open.
+
+    key: the page's setting holding the open sections' names (a tuple in `options` order, e.g.
+    `Setting("open", ("w",), some_of(options))`); opening or closing one updates it, and so the URL.
+    """
+    wkey = f"{_widget(key)}:{name}"
+    if wkey not in st.session_state:  # the first run on this page: Streamlit forgot the widget
+        st.session_state[wkey] = name in st.session_state[key]
+
+    def changed() -> None:
+        now = set(st.session_state[key]) - {name} | ({name} if st.session_state[wkey] else set())
+        st.session_state[key] = tuple(o for o in options if o in now)
+
+    return st.expander(label, key=wkey, on_change=changed)
+
+
 def layer_and_head(left, right, prefix: str) -> tuple[int, int]:
     """A MiniLM head chosen with two number boxes (in the given columns), keyed `<prefix>_layer/_head`."""
     layer = left.number_input("Layer", 0, 5, 0, key=f"{prefix}_layer", help="0 is the first of the model's 6 layers.")

@@ -7,30 +7,36 @@ from attnviz import figures, ui
 from attnviz.embeddings import KIND_LABELS
 from attnviz.lesson import Matrix
 
-settings = ui.setup("Step by step", ui.W_SETTINGS)
+SECTIONS = ("x", "scores", "w", "y", "row")  # the steps a reader opens; in the URL as `open=x,w` (or `all`)
+OPEN = "step_open"
+settings = ui.setup("Step by step", {**ui.W_SETTINGS, OPEN: ui.Setting("open", ("w",), ui.some_of(SECTIONS))})
 st.title("Step by step")
 emb, trace = ui.attention(settings)
 n, d = trace.n, trace.d
 tokens = trace.tokens
+st.caption(
+    "The seed's walk-through, one step per section: open them in order, or just the one you need. "
+    "A section is computed and drawn only while it is open, so a new sentence redraws what you look at."
+)
 
-# The sections appear in the seed's order, but W (the matrix every page is about) is filled first,
-# so it is the first chart to change after Enter; the others follow within the same rerun.
-words, x_box, scores_box, weights_box, y_box, query_box = (st.container() for _ in range(6))
 
-# --- 3. W ------------------------------------------------------------------------------------
-with weights_box:
-    st.header("3 · Weights W: softmax along each row")
-    s_tex = "1" if settings.scale == "none" else rf"\tfrac{{1}}{{\sqrt{{{d}}}}}"
-    st.latex(
-        rf"W_{{ij}} = \frac{{\exp\!\left(s\,W^*_{{ij}} / T\right)}}{{\sum_k \exp\!\left(s\,W^*_{{ik}} / T\right)}}"
-        rf"\qquad s = {s_tex},\; T = {settings.temperature:g}"
-    )
-    ui.weights_view(trace.weights, tokens, key="step_weights")
-    st.caption(
-        "Each row now holds positive weights that add up to 1: how much the row word takes from each column word."
-    )
+def section(label: str, name: str):
+    return ui.section(label, name, key=OPEN, options=SECTIONS)
+
+
+# The steps in the seed's order; a closed step's code does not run. W (the matrix every page is
+# about) is filled first, so it is the first chart to change after Enter; the others follow.
+words = st.container()
+x_box = section("**1 · Word vectors X**", "x")
+scores_box = section("**2 · Raw scores W\\* = X Xᵀ**", "scores")
+weights_box = section("**3 · Weights W = softmax(W\\*), along each row**", "w")
+y_box = section("**4 · Context-aware vectors Y = W X**", "y")
+query_box = section("**One word's new vector, as a weighted average**", "row")
+
+
+def why_softmax() -> None:
     negative_rows = np.flatnonzero((trace.scores < 0).any(axis=1))
-    with st.expander("Why a softmax, and not just dividing each row by its sum?", expanded=False):
+    with st.popover("Why a softmax, and not just dividing each row by its sum?"):
         if negative_rows.size:
             r = int(negative_rows[0])
             row = trace.scores[r]
@@ -50,8 +56,23 @@ with weights_box:
                 "dividing by the row sum would then give negative weights (or explode when the sum is near 0). "
                 "The exponential makes every score positive first and keeps their order."
             )
-    if (pair := ui.second_attention(settings)) is not None:
-        ui.compare("step_pair", (tokens, trace.weights), (pair[1].tokens, pair[1].weights), what="W")
+
+
+# --- 3. W ------------------------------------------------------------------------------------
+if weights_box.open:
+    with weights_box:
+        s_tex = "1" if settings.scale == "none" else rf"\tfrac{{1}}{{\sqrt{{{d}}}}}"
+        st.latex(
+            rf"W_{{ij}} = \frac{{\exp\!\left(s\,W^*_{{ij}} / T\right)}}{{\sum_k \exp\!\left(s\,W^*_{{ik}} / T\right)}}"
+            rf"\qquad s = {s_tex},\; T = {settings.temperature:g}"
+        )
+        ui.weights_view(trace.weights, tokens, key="step_weights")
+        st.caption(
+            "Each row now holds positive weights that add up to 1: how much the row word takes from each column word."
+        )
+        why_softmax()
+        if (pair := ui.second_attention(settings)) is not None:
+            ui.compare("step_pair", (tokens, trace.weights), (pair[1].tokens, pair[1].weights), what="W")
 
 # --- 0. tokens --------------------------------------------------------------------------------
 with words:
@@ -69,69 +90,74 @@ with words:
     st.caption(f"{n} tokens from {emb.source}. {markers}")
 
 # --- 1. X ------------------------------------------------------------------------------------
-with x_box:
-    st.header("1 · Word vectors X")
-    st.latex(rf"X = \begin{{bmatrix}} x_1 \\ \vdots \\ x_{{{n}}} \end{{bmatrix}} \in \mathbb{{R}}^{{{n} \times {d}}}")
-    st.plotly_chart(figures.vectors_heatmap(trace.x, tokens, value_name="x"), key="step_x", config=ui.CHART_CONFIG)
-    st.caption(
-        f"Each row is one word's vector of {d} numbers from the embedding layer; "
-        "at this point every word knows nothing about its neighbours."
-    )
+if x_box.open:
+    with x_box:
+        st.latex(
+            rf"X = \begin{{bmatrix}} x_1 \\ \vdots \\ x_{{{n}}} \end{{bmatrix}} \in \mathbb{{R}}^{{{n} \times {d}}}"
+        )
+        st.plotly_chart(figures.vectors_heatmap(trace.x, tokens, value_name="x"), key="step_x", config=ui.CHART_CONFIG)
+        st.caption(
+            f"Each row is one word's vector of {d} numbers from the embedding layer; "
+            "at this point every word knows nothing about its neighbours."
+        )
 
 # --- 2. W* -----------------------------------------------------------------------------------
-with scores_box:
-    st.header("2 · Raw scores W* = X Xᵀ")
-    i, j = (0, 1) if n > 1 else (0, 0)
-    st.latex(
-        rf"W^*_{{ij}} = x_i \cdot x_j \qquad\text{{e.g.}}\quad "
-        rf"W^*_{{{i + 1}{j + 1}}} = x_{{{ui.latex_text(tokens[i])}}} \cdot x_{{{ui.latex_text(tokens[j])}}} "
-        rf"= {trace.scores[i, j]:.4f}"
-    )
-    st.plotly_chart(
-        figures.scores_heatmap(trace.scores, tokens, value_name="W*"), key="step_scores", config=ui.CHART_CONFIG
-    )
-    above, below = int((trace.scores > 1).sum()), int((trace.scores < 0).sum())
-    st.caption(
-        "Each cell is the dot product of a row word with a column word: large when they point the same way. "
-        f"These are not normalised: {above} of the {n * n} scores are above 1 and {below} are below 0."
-    )
+if scores_box.open:
+    with scores_box:
+        i, j = (0, 1) if n > 1 else (0, 0)
+        st.latex(
+            rf"W^*_{{ij}} = x_i \cdot x_j \qquad\text{{e.g.}}\quad "
+            rf"W^*_{{{i + 1}{j + 1}}} = x_{{{ui.latex_text(tokens[i])}}} \cdot x_{{{ui.latex_text(tokens[j])}}} "
+            rf"= {trace.scores[i, j]:.4f}"
+        )
+        st.plotly_chart(
+            figures.scores_heatmap(trace.scores, tokens, value_name="W*"), key="step_scores", config=ui.CHART_CONFIG
+        )
+        above, below = int((trace.scores > 1).sum()), int((trace.scores < 0).sum())
+        st.caption(
+            "Each cell is the dot product of a row word with a column word: large when they point the same way. "
+            f"These are not normalised: {above} of the {n * n} scores are above 1 and {below} are below 0."
+        )
 
 # --- 4. Y ------------------------------------------------------------------------------------
-with y_box:
-    st.header("4 · Context-aware vectors Y = W X")
-    st.latex(rf"y_i = \sum_{{j=1}}^{{{n}}} W_{{ij}}\, x_j \qquad Y = W X \in \mathbb{{R}}^{{{n} \times {d}}}")
-    st.plotly_chart(figures.vectors_heatmap(trace.output, tokens, value_name="y"), key="step_y", config=ui.CHART_CONFIG)
-    st.caption(
-        "Each row is the weighted average of all the word vectors, using that word's row of W: "
-        "every word now carries a little of its context."
-    )
-    st.info(
-        "On conventions: the seed writes this step as Xᵀ W. Here the words are the *rows* of X and W sums to 1 "
-        "along its rows, so the weighted averages are the rows of W X (equivalently the columns of Xᵀ Wᵀ). "
-        "Xᵀ W would weight by W's columns, which do not add up to 1.",
-        icon=":material/straighten:",
-    )
+if y_box.open:
+    with y_box:
+        st.latex(rf"y_i = \sum_{{j=1}}^{{{n}}} W_{{ij}}\, x_j \qquad Y = W X \in \mathbb{{R}}^{{{n} \times {d}}}")
+        st.plotly_chart(
+            figures.vectors_heatmap(trace.output, tokens, value_name="y"), key="step_y", config=ui.CHART_CONFIG
+        )
+        st.caption(
+            "Each row is the weighted average of all the word vectors, using that word's row of W: "
+            "every word now carries a little of its context."
+        )
+        st.info(
+            "On conventions: the seed writes this step as Xᵀ W. Here the words are the *rows* of X and W sums to 1 "
+            "along its rows, so the weighted averages are the rows of W X (equivalently the columns of Xᵀ Wᵀ). "
+            "Xᵀ W would weight by W's columns, which do not add up to 1.",
+            icon=":material/straighten:",
+        )
 
 # --- one query, as a weighted average ---------------------------------------------------------
-with query_box:
-    st.header("One word's new vector, as a weighted average")
-    labels = figures.unique_labels(tokens)  # options are the labels, so a new sentence resets the choice
-    q = labels.index(st.selectbox("Query token", labels, key="step_query"))
-    st.plotly_chart(figures.row_bars(trace.weights[q], tokens), key="step_row")
-    st.caption(
-        f"Row {q + 1} of W: the share of each word's vector that goes into the new vector of “{ui.md_escape(tokens[q])}”."
-    )
-    top = np.argsort(-trace.weights[q])[: min(n, 4)]
-    terms = " + ".join(rf"{trace.weights[q, k]:.3f}\,x_{{{k + 1}}}" for k in top)
-    more = r" + \dots" if n > len(top) else ""
-    st.latex(rf"y_{{{q + 1}}} = {terms}{more}")
-    if d <= 4:
-        vec = lambda v: r"\begin{bmatrix}" + r" \\ ".join(f"{a:.3f}" for a in v) + r"\end{bmatrix}"  # noqa: E731
-        parts = " + ".join(rf"{trace.weights[q, k]:.3f}{vec(trace.x[k])}" for k in range(n) if n <= 6)
-        if parts:
-            st.latex(rf"y_{{{q + 1}}} = {parts} = {vec(trace.output[q])}")
+if query_box.open:
+    with query_box:
+        labels = figures.unique_labels(tokens)  # options are the labels, so a new sentence resets the choice
+        q = labels.index(st.selectbox("Query token", labels, key="step_query"))
+        st.plotly_chart(figures.row_bars(trace.weights[q], tokens), key="step_row")
+        st.caption(
+            f"Row {q + 1} of W: the share of each word's vector that goes into the new vector of "
+            f"“{ui.md_escape(tokens[q])}”."
+        )
+        top = np.argsort(-trace.weights[q])[: min(n, 4)]
+        terms = " + ".join(rf"{trace.weights[q, k]:.3f}\,x_{{{k + 1}}}" for k in top)
+        more = r" + \dots" if n > len(top) else ""
+        st.latex(rf"y_{{{q + 1}}} = {terms}{more}")
+        if d <= 4:
+            vec = lambda v: r"\begin{bmatrix}" + r" \\ ".join(f"{a:.3f}" for a in v) + r"\end{bmatrix}"  # noqa: E731
+            parts = " + ".join(rf"{trace.weights[q, k]:.3f}{vec(trace.x[k])}" for k in range(n) if n <= 6)
+            if parts:
+                st.latex(rf"y_{{{q + 1}}} = {parts} = {vec(trace.output[q])}")
 
-# --- every matrix as CSV ----------------------------------------------------------------------
+# --- every matrix as CSV (made only when pressed, open or not) ---------------------------------
 EXPORTS = [("x", "X", None, trace.x), ("scores", "W*", tokens, trace.scores), ("w", "W", tokens, trace.weights),
            ("y", "Y", None, trace.output)]  # fmt: skip
 for box, (key, name, cols, values) in zip(st.columns(len(EXPORTS)), EXPORTS):

@@ -178,7 +178,7 @@ def test_step_page_exports_every_matrix_as_csv(minilm):
     from tests.test_pages import STEP
     from tests.test_pages import app as page_app
 
-    at = page_app(STEP, s="hi how are you")
+    at = page_app(STEP, open="all", s="hi how are you")
     tokens, w = numpy_w(minilm, "hi how are you")
     buttons = {b.proto.id.rsplit("-", 1)[-1]: b for b in at.get("download_button")}
     assert {"step_csv_x", "step_csv_scores", "step_csv_w", "step_csv_y"} <= set(buttons)

@@ -60,7 +60,7 @@ def expected(minilm, text, *, special=False, scale="none", temperature=1.0):
 
 
 def test_step_page_shows_the_seed_example(minilm):
-    at = app(STEP)
+    at = app(STEP, open="all")
     tr = expected(minilm, "hi how are you")
     assert tr.tokens == ("hi", "how", "are", "you")
     for key, matrix in [
@@ -78,7 +78,7 @@ def test_step_page_shows_the_seed_example(minilm):
 
 @pytest.mark.parametrize("text", ["the cat sat on the mat", "Attention is all you need!", "a b a b"])
 def test_step_page_after_typing(minilm, text):
-    at = type_sentence(app(STEP), text)
+    at = type_sentence(app(STEP, open="all"), text)
     tr = expected(minilm, text)
     z, rows, cols = heatmap(at, "step_weights")
     assert rows == cols == figures.token_labels(tr.tokens)
@@ -89,7 +89,7 @@ def test_step_page_after_typing(minilm, text):
 
 @pytest.mark.parametrize("text", ODD)
 def test_step_page_survives_odd_input(text):
-    at = type_sentence(app(STEP), text)
+    at = type_sentence(app(STEP, open="all"), text)
     if text.strip():
         z, _, _ = heatmap(at, "step_weights")
         np.testing.assert_allclose(z.sum(axis=1), 1.0, atol=1e-9)
@@ -98,7 +98,7 @@ def test_step_page_survives_odd_input(text):
 
 
 def test_odd_input_gives_notices(minilm):
-    at = type_sentence(app(STEP), "😀 你好 " + "word " * 400)
+    at = type_sentence(app(STEP, open="all"), "😀 你好 " + "word " * 400)
     notices = " ".join(w.value for w in at.warning).replace("\\", "")  # markdown-escaped
     assert "[UNK]" in notices and "not shown" in notices
     z, rows, _ = heatmap(at, "step_weights")
@@ -106,7 +106,7 @@ def test_odd_input_gives_notices(minilm):
 
 
 def test_settings_reach_the_maths(minilm):
-    at = app(STEP, s="the cat sat", scale="sqrt-d", t="0.5", special="1")
+    at = app(STEP, open="all", s="the cat sat", scale="sqrt-d", t="0.5", special="1")
     tr = expected(minilm, "the cat sat", special=True, scale="sqrt-d", temperature=0.5)
     z, rows, _ = heatmap(at, "step_weights")
     assert rows[0] == "[CLS]" and rows[-1] == "[SEP]"
@@ -118,7 +118,7 @@ def test_settings_reach_the_maths(minilm):
 
 
 def test_toy_embedding_shows_two_columns():
-    at = app(STEP, s="hi how are You", e="toy")
+    at = app(STEP, open="all", s="hi how are You", e="toy")
     emb = ToyEmbedder()("hi how are You")
     z, rows, cols = heatmap(at, "step_x")
     assert cols == ["d1", "d2"] and rows == ["hi", "how", "are", "You"]
@@ -127,7 +127,7 @@ def test_toy_embedding_shows_two_columns():
 
 
 def test_contextual_embedding(minilm):
-    at = app(STEP, s="the bank of the river", e="contextual")
+    at = app(STEP, open="all", s="the bank of the river", e="contextual")
     emb = minilm.contextual("the bank of the river").without_special()
     tr = core.self_attention(emb.vectors, emb.tokens)
     np.testing.assert_allclose(heatmap(at, "step_weights")[0], tr.weights, atol=1e-5)
@@ -147,13 +147,13 @@ def test_shared_link_and_page_switch_keep_the_sentence():
 
 @pytest.mark.parametrize("params", [{"t": "nan"}, {"t": "99"}, {"e": "glove"}, {"scale": "x"}, {"special": "maybe"}])
 def test_bad_url_settings_fall_back(params):
-    at = app(STEP, **params)
+    at = app(STEP, open="all", **params)
     z, _, _ = heatmap(at, "step_weights")
     np.testing.assert_allclose(z.sum(axis=1), 1.0)
 
 
 def test_query_token_choice_shows_its_row(minilm):
-    at = app(STEP, s="hi how are you")
+    at = app(STEP, open="all", s="hi how are you")
     at.selectbox(key="step_query").set_value("are").run()
     tr = expected(minilm, "hi how are you")
     from tests.apptest_charts import decode, figure
@@ -176,7 +176,7 @@ def test_without_the_model_the_app_runs_on_toy_embeddings(monkeypatch):
     failed = Future()
     failed.set_exception(ModelUnavailable("The MiniLM model could not be loaded (ImportError: no module)."))
     monkeypatch.setattr(ui, "model_future", lambda: failed)
-    at = app(STEP, s="hi how are you")
+    at = app(STEP, open="all", s="hi how are you")
     assert "could not be loaded" in at.sidebar.warning[0].value
     _, _, cols = heatmap(at, "step_x")
     assert cols == ["d1", "d2"]
@@ -298,7 +298,7 @@ MARKUP_TOKENS = ["<", ">", "$", "*", "_", "[", "`"]
 def test_tokens_with_markup_are_escaped_in_the_text(embedding):
     """User text reaches markdown as tokens: a token that is markup ("<", "$", "*" …) is shown escaped,
     so the caption reads “<” and Streamlit renders no tag, math or emphasis from it."""
-    at = app(STEP, s="a < b > c $ d * e _ f [ g ` h", e=embedding)
+    at = app(STEP, open="all", s="a < b > c $ d * e _ f [ g ` h", e=embedding)
     for token in MARKUP_TOKENS:
         at.selectbox(key="step_query").set_value(token).run()
         caption = next(c.value for c in at.caption if "of W: the share" in c.value)
@@ -307,14 +307,14 @@ def test_tokens_with_markup_are_escaped_in_the_text(embedding):
 
 
 def test_rtl_and_control_notices():
-    at = app(STEP, s="مرحبا a\x00b")
+    at = app(STEP, open="all", s="مرحبا a\x00b")
     notices = " ".join(w.value for w in at.warning).replace("\\", "")
     assert "right to left" in notices and "control character" in notices
 
 
 @pytest.mark.parametrize("t", ["0.05", "5.0"])
 def test_temperature_bounds_on_the_step_page(minilm, t):
-    at = app(STEP, s="the cat sat on the mat", t=t)
+    at = app(STEP, open="all", s="the cat sat on the mat", t=t)
     z, _, _ = heatmap(at, "step_weights")
     np.testing.assert_allclose(z, expected(minilm, "the cat sat on the mat", temperature=float(t)).weights, atol=1e-9)
     assert np.all(np.isfinite(z))

@@ -165,7 +165,7 @@ def step_claims(prose: Prose, tokens, x, *, scale="none", temperature=1.0, sourc
 
 @pytest.mark.parametrize("text", SENTENCES)
 def test_step_page_text(text):
-    at = app(STEP, s=text)
+    at = app(STEP, open="all", s=text)
     tokens, x = ref.static(text)
     prose = Prose(at)
     notices(text, prose)
@@ -176,7 +176,7 @@ def test_step_page_text(text):
 @pytest.mark.parametrize(("scale", "t"), [("sqrt-d", 0.5), ("none", 0.05), ("sqrt-d", 5.0)])
 def test_step_page_text_with_scale_and_temperature(scale, t):
     text = "The cat sat on the mat because it was tired"
-    at = app(STEP, s=text, scale=scale, t=str(t))
+    at = app(STEP, open="all", s=text, scale=scale, t=str(t))
     tokens, x = ref.static(text)
     prose = Prose(at)
     step_claims(prose, tokens, x, scale=scale, temperature=t)
@@ -185,7 +185,7 @@ def test_step_page_text_with_scale_and_temperature(scale, t):
 
 def test_step_page_text_for_a_chosen_word():
     text = "dogs chase cats in the park"
-    at = app(STEP, s=text)
+    at = app(STEP, open="all", s=text)
     at.selectbox(key="step_query").set_value("cats").run()
     _, x = ref.static(text)
     _, w, _ = ref.seed_attention(x)
@@ -197,7 +197,7 @@ def test_step_page_text_for_a_chosen_word():
 @pytest.mark.parametrize("text", ["hi how are You", "a b", "one", "to be or not to be ok"])
 def test_step_page_text_with_toy_vectors_written_out(text):
     """The toy embedding's two features: y written out as the weighted sum of every x (n ≤ 6)."""
-    at = app(STEP, s=text, e="toy")
+    at = app(STEP, open="all", s=text, e="toy")
     tokens, x = ref.toy(text)
     n = len(tokens)
     prose = Prose(at)
@@ -458,7 +458,7 @@ def lcs(a, b) -> int:
 @pytest.mark.parametrize("where", [None, STEP, GEO])
 def test_two_sentences_text(where):
     a, b = "the dog chased the cat", "a cat chased the dog home"
-    at = app(where, s=a, s2=b)
+    at = app(where, s=a, s2=b, **({"open": "all"} if where == STEP else {}))
     (ta, xa), (tb, xb) = ref.static(a), ref.static(b)
     k = lcs(ta, tb)
     prose = Prose(at)

@@ -23,6 +23,14 @@ def test_typed_sentences_match_numpy(app, expected):
     app.assert_weights("step_weights", expected("hi how are you"))
     app.screenshot("Step_by_step_default")
 
+    # Only W is open at first; a closed step draws nothing until the reader opens it (then the URL says so).
+    assert app.params()["open"] == "w"
+    assert app.page.locator(".st-key-step_x .js-plotly-plot").count() == 0
+    for label in ("1 · Word vectors X", "2 · Raw scores", "4 · Context-aware vectors", "One word's new vector"):
+        app.page.locator('[data-testid="stExpander"] summary').filter(has_text=label).click()
+        app.wait_for_model()
+    app.page.wait_for_function("() => new URLSearchParams(location.search).get('open') === 'x,scores,w,y,row'")
+
     for i, sentence in enumerate(SENTENCES, start=1):
         app.type_sentence(sentence)
         trace = expected(sentence)
@@ -109,7 +117,7 @@ def test_every_slider_step_lands(app):
 
 
 def test_query_token_box_follows_the_sentence(app, expected):
-    app.goto("/Step_by_step")
+    app.goto("/Step_by_step", open="all")
     app.wait_for_model()
     for sentence in ["dogs bark loudly", "one two three four five", "cats purr"]:
         app.type_sentence(sentence)
@@ -123,7 +131,7 @@ def test_query_token_box_follows_the_sentence(app, expected):
 
 def test_query_caption_shows_token_as_text(app):
     """Markdown characters in a token stay text (the toy '__init__' once rendered as bold 'init')."""
-    app.goto("/Step_by_step", s="__init__ runs first", e="toy")
+    app.goto("/Step_by_step", s="__init__ runs first", e="toy", open="row")
     app.wait_for_model()
     caption = app.page.locator('[data-testid="stCaptionContainer"]').filter(has_text="Row 1 of W")
     app.screenshot("toy_underscores")
@@ -134,7 +142,7 @@ def test_query_caption_shows_token_as_text(app):
 def test_query_token_picks_the_row(app, expected):
     """Choosing a query token shows its row of W as bars; a shorter sentence falls back to row 1."""
     sentence = "one two three four five six seven"
-    app.goto("/Step_by_step", s=sentence)
+    app.goto("/Step_by_step", s=sentence, open="w,row")
     app.wait_for_model()
     trace = expected(sentence)
     labels = app.labels(trace.tokens)
