@@ -483,11 +483,11 @@ def head_view(weights: dict[str, np.ndarray], tokens, *, focus: int | None = Non
     )
 
 
-def _row_text(weights_row: np.ndarray, labels: list[str], top: int = 8) -> str:
-    """A row of W as hover text: the largest weights first."""
-    order = np.argsort(-weights_row)[:top]
+def _row_texts(weights: np.ndarray, labels: list[str], top: int = 8) -> list[str]:
+    """Each row of W [n, m] as hover text: its largest weights first (one sort for all rows)."""
+    order = np.argsort(-weights, axis=1, kind="stable")[:, :top]  # [n, min(top, m)]
     more = " …" if len(labels) > top else ""
-    return "<br>".join(f"{labels[j]}: {weights_row[j]:.4f}" for j in order) + more
+    return ["<br>".join(f"{labels[j]}: {row[j]:.4f}" for j in idx) + more for row, idx in zip(weights, order)]
 
 
 def geometry(
@@ -532,7 +532,7 @@ def geometry(
          "hovertemplate": "%{text} before<br>(%{x:.4f}, %{y:.4f})<extra></extra>"},
         {"type": "scatter", "x": after[:, 0], "y": after[:, 1], "mode": "markers", "text": labels,
          "name": "after: Y = W X", "marker": {"size": 11, "color": "#D55E00"},
-         "customdata": [_row_text(weights[i], labels) for i in range(n)],
+         "customdata": _row_texts(weights, labels),
          "hovertemplate": "%{text} after<br>(%{x:.4f}, %{y:.4f})<br>its row of W:<br>%{customdata}<extra></extra>"},
     ]  # fmt: skip
     return _figure(

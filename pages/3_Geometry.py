@@ -6,8 +6,10 @@ import streamlit as st
 from attnviz import cross, figures, geometry, heads, ui
 
 STEPS = 20
+SECTIONS = ("repeat",)  # lazy sections; in the URL as `open=repeat`
+OPEN = "geo_open"
 
-settings = ui.setup("Geometry")
+settings = ui.setup("Geometry", {OPEN: ui.Setting("open", (), ui.some_of(SECTIONS))})
 st.title("Geometry: watch the word vectors move")
 st.caption(
     "Without attention each word's vector stays where the embedding put it. With attention each "
@@ -147,27 +149,30 @@ if second is not None:
         st.info("The two sentences share no word pieces, so there is no difference to show.", icon=":material/info:")
 
 # --- repeated attention ---------------------------------------------------------------------
-st.header("Apply the same attention again and again")
-residual = st.toggle("Residual connection: Y = X + W X", key="geo_residual")
-frames = geometry.repeat(w, x, STEPS, residual=residual)  # [K + 1, n, d]
-st.latex(r"Y_k = \tfrac{1}{2}\left(Y_{k-1} + W Y_{k-1}\right)" if residual else r"Y_k = W\,Y_{k-1} = W^k X")
-st.plotly_chart(figures.animation(plane(frames), tokens, axes=plane.axes), key="geo_animation")
-mean_d, diam = geometry.spread(frames)
-st.plotly_chart(
-    figures.distance_chart({"mean distance between two words": mean_d, "largest distance": diam}),
-    key="geo_distances",
-)
-if residual:
-    st.caption(
-        "With the residual, each step keeps every vector itself and only adds its context (the sum is halved "
-        "so the picture keeps its size; that changes no angle or ratio), so the words stay apart far longer. "
-        "Real transformers add the input back around every attention layer for this reason; with different "
-        "weights in each layer, an MLP and LayerNorm, the words stay distinct through all the layers."
-    )
-else:
-    st.caption(
-        "Press Play: every step replaces each point by a weighted average of the points, so the cloud can only "
-        "shrink (the largest distance never grows; the mean can rise for a step when close words are pulled "
-        "apart) and the words collapse toward one common point, losing what made them different. "
-        "This is why real transformers add the input back: try the residual toggle."
-    )
+# The animation and its distances: the heaviest part of the page, drawn only while open.
+repeat = ui.section("**Apply the same attention again and again** (an animation)", "repeat", key=OPEN, options=SECTIONS)
+if repeat.open:
+    with repeat:
+        residual = st.toggle("Residual connection: Y = X + W X", key="geo_residual")
+        frames = geometry.repeat(w, x, STEPS, residual=residual)  # [K + 1, n, d]
+        st.latex(r"Y_k = \tfrac{1}{2}\left(Y_{k-1} + W Y_{k-1}\right)" if residual else r"Y_k = W\,Y_{k-1} = W^k X")
+        st.plotly_chart(figures.animation(plane(frames), tokens, axes=plane.axes), key="geo_animation")
+        mean_d, diam = geometry.spread(frames)
+        st.plotly_chart(
+            figures.distance_chart({"mean distance between two words": mean_d, "largest distance": diam}),
+            key="geo_distances",
+        )
+        if residual:
+            st.caption(
+                "With the residual, each step keeps every vector itself and only adds its context (the sum is halved "
+                "so the picture keeps its size; that changes no angle or ratio), so the words stay apart far longer. "
+                "Real transformers add the input back around every attention layer for this reason; with different "
+                "weights in each layer, an MLP and LayerNorm, the words stay distinct through all the layers."
+            )
+        else:
+            st.caption(
+                "Press Play: every step replaces each point by a weighted average of the points, so the cloud can only "
+                "shrink (the largest distance never grows; the mean can rise for a step when close words are pulled "
+                "apart) and the words collapse toward one common point, losing what made them different. "
+                "This is why real transformers add the input back: try the residual toggle."
+            )

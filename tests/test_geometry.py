@@ -125,7 +125,7 @@ def _points(fig_json, name):
 
 
 def test_page_with_toy_embeddings_plots_exactly_x_and_wx():
-    at = app(GEO, s="hi how are You", e="toy", t="0.7")
+    at = app(GEO, s="hi how are You", e="toy", t="0.7", open="repeat")
     emb = ToyEmbedder()("hi how are You")
     tr = core.self_attention(emb.vectors, emb.tokens, temperature=0.7)
     fig = figure(at, "geo_picture")
@@ -160,7 +160,7 @@ def test_page_with_minilm_plots_the_projection_of_wx(minilm):
     ],
 )
 def test_page_controls(actions):
-    at = app(GEO, s="Geometry makes attention visible")
+    at = app(GEO, s="Geometry makes attention visible", open="repeat")
     for key, value in actions.items():
         widget = next(w for kind in ("toggle", "radio", "number_input") for w in at.get(kind) if w.key == key)
         widget.set_value(value).run()
@@ -196,3 +196,15 @@ def test_own_span_keeps_the_geometry():
     assert reduced.explained == pytest.approx(full.explained)
     small = x[:, :3]
     assert geometry.in_own_span(small) is small  # n >= d: already as small as it gets
+
+
+def test_animation_is_drawn_only_while_its_section_is_open():
+    """The animation is the page's heaviest part: closed by default, so a new sentence does not rebuild it."""
+    closed = app(GEO, s="the cat sat")
+    keys = [c.proto.id.rsplit("-", 1)[-1] for c in closed.get("plotly_chart")]
+    assert "geo_picture" in keys and "geo_animation" not in keys and "geo_distances" not in keys
+    assert "open" not in closed.query_params
+    opened = app(GEO, s="the cat sat", open="repeat")
+    keys = [c.proto.id.rsplit("-", 1)[-1] for c in opened.get("plotly_chart")]
+    assert {"geo_picture", "geo_animation", "geo_distances"} <= set(keys)
+    assert opened.query_params["open"] == "repeat"

@@ -318,3 +318,16 @@ def test_temperature_bounds_on_the_step_page(minilm, t):
     z, _, _ = heatmap(at, "step_weights")
     np.testing.assert_allclose(z, expected(minilm, "the cat sat on the mat", temperature=float(t)).weights, atol=1e-9)
     assert np.all(np.isfinite(z))
+
+
+def test_step_sections_open_from_the_url():
+    """W alone by default; `open=` names the steps drawn (unknown names are ignored), `all` every one."""
+
+    def keys(at):
+        return [c.proto.id.rsplit("-", 1)[-1] for c in at.get("plotly_chart")]
+
+    assert keys(app(STEP, s="dogs bark")) == ["step_weights"]
+    assert sorted(keys(app(STEP, s="dogs bark", open="scores,nonsense"))) == ["step_scores"]
+    at = app(STEP, s="dogs bark", open="all")
+    assert sorted(keys(at)) == ["step_row", "step_scores", "step_weights", "step_x", "step_y"]
+    assert at.query_params["open"] == "x,scores,w,y,row"

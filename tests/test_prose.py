@@ -411,7 +411,7 @@ def pca_claim(prose: Prose, x: np.ndarray, y: np.ndarray) -> None:
 
 @pytest.mark.parametrize("text", [*SENTENCES[:6], "hi how are you and who are they"])
 def test_geometry_page_text(text):
-    at = app(GEO, s=text)
+    at = app(GEO, s=text, open="repeat")
     tokens, x = ref.static(text)
     y = ref.seed_attention(x)[2]
     prose = Prose(at)
@@ -423,7 +423,7 @@ def test_geometry_page_text(text):
 
 @pytest.mark.parametrize(("layer", "head", "text"), [(0, 0, "the cat sat on the mat"), (3, 1, SENTENCES[1])])
 def test_geometry_page_text_for_a_learned_head(layer, head, text):
-    at = app(GEO, s=text)
+    at = app(GEO, s=text, open="repeat")
     at.radio(key="geo_source").set_value("learned").run()
     at.number_input(key="geo_layer").set_value(layer).run()
     at.number_input(key="geo_head").set_value(head).run()
@@ -438,7 +438,7 @@ def test_geometry_page_text_for_a_learned_head(layer, head, text):
 
 @pytest.mark.parametrize("text", ["hi how are You", "one"])
 def test_geometry_page_text_for_the_toy_plane(text):
-    at = app(GEO, s=text, e="toy")
+    at = app(GEO, s=text, e="toy", open="repeat")
     tokens, x = ref.toy(text)
     y = ref.seed_attention(x)[2]
     prose = Prose(at)
@@ -458,7 +458,7 @@ def lcs(a, b) -> int:
 @pytest.mark.parametrize("where", [None, STEP, GEO])
 def test_two_sentences_text(where):
     a, b = "the dog chased the cat", "a cat chased the dog home"
-    at = app(where, s=a, s2=b, **({"open": "all"} if where == STEP else {}))
+    at = app(where, s=a, s2=b, **({"open": "all"} if where in (STEP, GEO) else {}))
     (ta, xa), (tb, xb) = ref.static(a), ref.static(b)
     k = lcs(ta, tb)
     prose = Prose(at)

@@ -26,7 +26,7 @@ _POSITIONS_JS = """(key) => {
 
 
 def test_animation_plays_all_frames_to_the_collapsed_cloud(app):
-    app.goto("/Geometry", s=TWENTY, e="toy")
+    app.goto("/Geometry", s=TWENTY, e="toy", open="repeat")
     app.wait_for_model()
     emb = ToyEmbedder()(TWENTY)
     assert len(emb.tokens) == 20
