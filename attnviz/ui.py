@@ -375,7 +375,8 @@ def sidebar(page: str, extra: Mapping[str, Setting], *, text: bool = True) -> Se
     for key, setting in extra.items():
         if key not in st.session_state:
             st.session_state[key] = setting.from_url(st.query_params.get(setting.url))
-    _restore_widgets(page, [*DEFAULTS, *extra])
+    st.session_state.setdefault(CHART_FORMAT, "png")
+    _restore_widgets(page, [*DEFAULTS, *extra, CHART_FORMAT])
     params = _url_params()
     with st.sidebar:
         for page, label, icon in PAGES:  # links carry the settings, so a new tab opens the same view
@@ -403,6 +404,17 @@ def sidebar(page: str, extra: Mapping[str, Setting], *, text: bool = True) -> Se
             on_change=_keep,
             args=(SCALE,),
             help="Multiply the scores by 1/√d, as the Transformer does, so they do not grow with d.",
+        )
+        st.radio(
+            "Charts save as",
+            tuple(CHART_FORMATS),
+            format_func=CHART_FORMATS.get,
+            horizontal=True,
+            key=_widget(CHART_FORMAT),
+            on_change=_keep,
+            args=(CHART_FORMAT,),
+            help="What the camera button in each chart's toolbar (top right of the chart) downloads: "
+            "PNG, a picture, or SVG, vectors that stay sharp on slides and in print.",
         )
     if text:
         _model_status()
@@ -697,7 +709,7 @@ def compare(key: str, a: tuple[tuple[str, ...], np.ndarray], b: tuple[tuple[str,
     ):
         with box:
             st.markdown(f"**{name}**")
-            st.plotly_chart(figures.weights_heatmap(w, tokens), key=f"{key}_{side}")
+            chart(figures.weights_heatmap(w, tokens), key=f"{key}_{side}")
     st.caption(f"{what} for each sentence, rows as queries and columns as keys; each row adds up to 1.")
     shared = cross.shared_pieces(ta, tb)
     if not len(shared):
@@ -706,7 +718,7 @@ def compare(key: str, a: tuple[tuple[str, ...], np.ndarray], b: tuple[tuple[str,
     diff = cross.shared_difference(wa, wb, shared)  # [k, k]
     labels = figures.token_labels(shared.tokens)
     st.subheader("Where they share word pieces: B − A")
-    st.plotly_chart(figures.heatmap(diff, labels, labels, signed=True, value_name="W_B − W_A"), key=f"{key}_diff")
+    chart(figures.heatmap(diff, labels, labels, signed=True, value_name="W_B − W_A"), key=f"{key}_diff")
     st.caption(
         f"The {len(shared)} pieces the two sentences share, paired in reading order: red where B gives the pair "
         "more weight than A, blue where less (weights on pieces only one sentence has are left out)."
@@ -736,7 +748,7 @@ def weights_view(weights: np.ndarray, tokens, *, key: str, title: str = "") -> N
     the page passes W_SETTINGS to setup."""
     absolute = st.session_state.get(ABSOLUTE, False)
     fig = figures.weights_heatmap(weights, tokens, title=title, relative=not absolute, square=True)
-    st.plotly_chart(fig, key=key, config=CHART_CONFIG)
+    chart(fig, key=key)
     if (note := core.spread_note(weights)) is not None:
         st.info(note, icon=":material/lightbulb:")
     st.toggle(
@@ -749,13 +761,24 @@ def weights_view(weights: np.ndarray, tokens, *, key: str, title: str = "") -> N
 
 # --- exports ---------------------------------------------------------------------------------
 
-# The chart's own toolbar saves it as a PNG (twice the size on screen), in the browser: no server, no
-# network. (The handout's charts save SVG; see attnviz/handout.py.)
-CHART_CONFIG = {
-    "displaylogo": False,
-    "modeBarButtonsToAdd": ["toImage"],
-    "toImageButtonOptions": {"format": "png", "scale": 2},
-}
+CHART_FORMAT = "chart_format"  # session key: what the charts' toolbars save, "png" or "svg"
+CHART_FORMATS = {"png": "PNG", "svg": "SVG"}
+
+
+def chart_config() -> dict:
+    """The charts' toolbar: its camera button saves the chart as PNG (twice the size on screen) or SVG
+    (vectors, for slides and print), as chosen in the sidebar; made in the browser, no server, no network."""
+    fmt = st.session_state.get(CHART_FORMAT, "png")
+    return {
+        "displaylogo": False,
+        "modeBarButtonsToAdd": ["toImage"],
+        "toImageButtonOptions": {"format": fmt, "scale": 2 if fmt == "png" else 1},
+    }
+
+
+def chart(fig, **kwargs):
+    """st.plotly_chart with the toolbar of `chart_config` (every chart of the app goes through here)."""
+    return st.plotly_chart(fig, config=chart_config(), **kwargs)
 
 
 def csv_button(matrix, *, key: str, where=st) -> None:

@@ -108,7 +108,7 @@ def lesson_screen() -> None:
             fig = screen.figure()
             if present:
                 fig.update_layout(height=min(fig.layout.height or PRESENT_HEIGHT, PRESENT_HEIGHT))
-            st.plotly_chart(fig, key="lesson_chart", config=ui.CHART_CONFIG)
+            ui.chart(fig, key="lesson_chart")
             st.caption(ui.md_escape(screen.caption))
         elif screen.figure is not None:
             st.caption("The chart appears after Reveal.")
@@ -117,7 +117,7 @@ def lesson_screen() -> None:
         for k, matrix in enumerate(screen.matrices):
             ui.csv_button(matrix, key=f"lesson_csv_{k}")
         st.caption(
-            "The chart's toolbar (top right of the chart) saves it as a PNG; "
+            "The chart's toolbar (top right of the chart) saves it as a PNG or an SVG, as chosen in the sidebar; "
             "the handout in the sidebar holds the whole lesson for this sentence in one file."
         )
 

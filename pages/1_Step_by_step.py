@@ -95,7 +95,7 @@ if x_box.open:
         st.latex(
             rf"X = \begin{{bmatrix}} x_1 \\ \vdots \\ x_{{{n}}} \end{{bmatrix}} \in \mathbb{{R}}^{{{n} \times {d}}}"
         )
-        st.plotly_chart(figures.vectors_heatmap(trace.x, tokens, value_name="x"), key="step_x", config=ui.CHART_CONFIG)
+        ui.chart(figures.vectors_heatmap(trace.x, tokens, value_name="x"), key="step_x")
         st.caption(
             f"Each row is one word's vector of {d} numbers from the embedding layer; "
             "at this point every word knows nothing about its neighbours."
@@ -110,9 +110,7 @@ if scores_box.open:
             rf"W^*_{{{i + 1}{j + 1}}} = x_{{{ui.latex_text(tokens[i])}}} \cdot x_{{{ui.latex_text(tokens[j])}}} "
             rf"= {trace.scores[i, j]:.4f}"
         )
-        st.plotly_chart(
-            figures.scores_heatmap(trace.scores, tokens, value_name="W*"), key="step_scores", config=ui.CHART_CONFIG
-        )
+        ui.chart(figures.scores_heatmap(trace.scores, tokens, value_name="W*"), key="step_scores")
         above, below = int((trace.scores > 1).sum()), int((trace.scores < 0).sum())
         st.caption(
             "Each cell is the dot product of a row word with a column word: large when they point the same way. "
@@ -123,9 +121,7 @@ if scores_box.open:
 if y_box.open:
     with y_box:
         st.latex(rf"y_i = \sum_{{j=1}}^{{{n}}} W_{{ij}}\, x_j \qquad Y = W X \in \mathbb{{R}}^{{{n} \times {d}}}")
-        st.plotly_chart(
-            figures.vectors_heatmap(trace.output, tokens, value_name="y"), key="step_y", config=ui.CHART_CONFIG
-        )
+        ui.chart(figures.vectors_heatmap(trace.output, tokens, value_name="y"), key="step_y")
         st.caption(
             "Each row is the weighted average of all the word vectors, using that word's row of W: "
             "every word now carries a little of its context."
@@ -142,7 +138,7 @@ if query_box.open:
     with query_box:
         labels = figures.unique_labels(tokens)  # options are the labels, so a new sentence resets the choice
         q = labels.index(st.selectbox("Query token", labels, key="step_query"))
-        st.plotly_chart(figures.row_bars(trace.weights[q], tokens), key="step_row")
+        ui.chart(figures.row_bars(trace.weights[q], tokens), key="step_row")
         st.caption(
             f"Row {q + 1} of W: the share of each word's vector that goes into the new vector of "
             f"“{ui.md_escape(tokens[q])}”."

@@ -68,18 +68,18 @@ if view == VIEWS[0]:
     with a:
         st.subheader("Unparameterised")
         st.latex(r"W = \operatorname{softmax}\!\left(s\, X X^\top / T\right)")
-        st.plotly_chart(figures.weights_heatmap(left.weights, left.tokens), key="learned_left")
+        ui.chart(figures.weights_heatmap(left.weights, left.tokens), key="learned_left")
         st.caption(f"The seed's attention on {emb.source}: similar word vectors attend to each other.")
     with b:
         st.subheader("Learned" if source == "learned" else "Random parameters")
         st.latex(r"W = \operatorname{softmax}\!\left(\frac{(H W_q + b_q)(H W_k + b_k)^\top}{\sqrt{32}}\right)")
-        st.plotly_chart(figures.weights_heatmap(right, tokens), key="learned_right")
+        ui.chart(figures.weights_heatmap(right, tokens), key="learned_right")
         st.caption(
             f"{right_name.capitalize()}: H is the input to layer {layer}. {ui.md_escape(heads.describe_head(right, tokens))}"
         )
     if same_tokens:
         st.subheader("Difference: right − left")
-        st.plotly_chart(
+        ui.chart(
             figures.heatmap(
                 right - left.weights,
                 figures.token_labels(tokens),
@@ -91,7 +91,7 @@ if view == VIEWS[0]:
         )
         st.caption("Red: the right-hand head puts more weight on this pair than plain dot products do; blue: less.")
         st.subheader("How spread each row is")
-        st.plotly_chart(
+        ui.chart(
             figures.entropy_bars(
                 {"unparameterised": core.row_entropy(left.weights), right_name: core.row_entropy(right)},
                 tokens,
@@ -107,12 +107,12 @@ if view == VIEWS[0]:
         )
 elif view == VIEWS[1]:
     grid = heads.visible(full.attentions, special, settings.special)  # [6, 12, n, n]
-    st.plotly_chart(figures.model_grid(grid, chosen=(int(layer), int(head))), key="learned_grid")
+    ui.chart(figures.model_grid(grid, chosen=(int(layer), int(head))), key="learned_grid")
     st.caption(
         "Each small square is one head's W for this sentence (rows: queries, columns: keys); "
         "the outlined one is the head chosen above, shown large below."
     )
-    st.plotly_chart(figures.weights_heatmap(right, tokens, title=right_name), key="learned_right")
+    ui.chart(figures.weights_heatmap(right, tokens, title=right_name), key="learned_right")
     st.caption(ui.md_escape(heads.describe_head(right, tokens)))
 elif view == VIEWS[2]:
     chosen = st.multiselect(
@@ -133,7 +133,7 @@ elif view == VIEWS[2]:
     lines = {
         f"L{layer} H{h}": heads.visible(layer_trace.weights[h], special, settings.special) for h in chosen or [head]
     }
-    st.plotly_chart(figures.head_view(lines, tokens, focus=focus), key="learned_headview")
+    ui.chart(figures.head_view(lines, tokens, focus=focus), key="learned_headview")
     st.caption(
         "Each line joins a word on the left (the query) to a word on the right (a key); the darker the "
         "line, the more weight. One colour per head."
@@ -148,27 +148,27 @@ else:
         rf"q = h_{{{qname}}} W_q + b_q,\quad k_j = h_j W_k + b_k,\quad "
         r"w_j = \operatorname{softmax}_j\!\left(\frac{q \cdot k_j}{\sqrt{32}}\right)"
     )
-    st.plotly_chart(
+    ui.chart(
         figures.heatmap(bd.q[None, :], ["q"], None, signed=True, row_name="vector", col_name="feature", height=160),
         key="neuron_q",
     )
     st.caption(f"The query vector of “{ui.md_escape(pieces.tokens[q_index])}” in {right_name}: 32 numbers.")
     a, b = st.columns(2)
     with a:
-        st.plotly_chart(
+        ui.chart(
             figures.heatmap(bd.k, keys, None, signed=True, row_name="key", col_name="feature", value_name="k"),
             key="neuron_k",
         )
         st.caption("Each key's vector k_j.")
     with b:
-        st.plotly_chart(
+        ui.chart(
             figures.heatmap(bd.products, keys, None, signed=True, row_name="key", col_name="feature", value_name="q×k"),
             key="neuron_products",
         )
         st.caption("q × k element by element: red features push the score up, blue pull it down.")
     a, b = st.columns([2, 1])
     with a:
-        st.plotly_chart(
+        ui.chart(
             figures.heatmap(
                 np.stack([bd.dots, bd.scaled], axis=1),
                 keys,
@@ -182,7 +182,7 @@ else:
         )
         st.caption("Each row of q×k summed gives the dot product q·k; then it is divided by √32.")
     with b:
-        st.plotly_chart(
+        ui.chart(
             figures.heatmap(
                 bd.weights[:, None], keys, ["softmax"], zmin=0.0, zmax=1.0, row_name="key", col_name="step",
                 value_name="weight", annotate=len(keys) <= 40,

@@ -76,7 +76,7 @@ chosen = labels.index(st.selectbox("Show the weights of", labels, key="geo_token
 st.latex(
     rf"y_i = \sum_j W_{{ij}}\, {before_name[0].lower()}_j \qquad \text{{(before: {before_name}, after: {after_name})}}"
 )
-st.plotly_chart(figures.geometry(plane(x), plane(y), w, tokens, chosen=chosen, axes=plane.axes), key="geo_picture")
+ui.chart(figures.geometry(plane(x), plane(y), w, tokens, chosen=chosen, axes=plane.axes), key="geo_picture")
 st.caption(
     f"Hollow points are the vectors before attention ({before_name}), filled points after ({after_name}); "
     f"each arrow is one word's move, and the orange lines show what “{ui.md_escape(tokens[chosen])}” averages "
@@ -121,7 +121,7 @@ if second is not None:
     ):
         with box:
             st.markdown(f"**{name}**")
-            st.plotly_chart(figures.geometry(*args, axes=(plane if box is left else plane_b).axes), key=key)
+            ui.chart(figures.geometry(*args, axes=(plane if box is left else plane_b).axes), key=key)
     st.caption(
         f"Both sentences' vectors before ({before_name}) and after ({after_name}) attention, each in "
         + ("its own PCA plane." if how == "pca" else "the same plane.")
@@ -129,7 +129,7 @@ if second is not None:
     shared = cross.shared_pieces(tokens, tokens_b)
     if len(shared):
         moved_a, moved_b = dist[shared.a], geometry.moved(xb, yb)[shared.b]
-        st.plotly_chart(
+        ui.chart(
             figures.heatmap(
                 np.stack([moved_a, moved_b, moved_b - moved_a], axis=1),
                 figures.token_labels(shared.tokens),
@@ -156,9 +156,9 @@ if repeat.open:
         residual = st.toggle("Residual connection: Y = X + W X", key="geo_residual")
         frames = geometry.repeat(w, x, STEPS, residual=residual)  # [K + 1, n, d]
         st.latex(r"Y_k = \tfrac{1}{2}\left(Y_{k-1} + W Y_{k-1}\right)" if residual else r"Y_k = W\,Y_{k-1} = W^k X")
-        st.plotly_chart(figures.animation(plane(frames), tokens, axes=plane.axes), key="geo_animation")
+        ui.chart(figures.animation(plane(frames), tokens, axes=plane.axes), key="geo_animation")
         mean_d, diam = geometry.spread(frames)
-        st.plotly_chart(
+        ui.chart(
             figures.distance_chart({"mean distance between two words": mean_d, "largest distance": diam}),
             key="geo_distances",
         )

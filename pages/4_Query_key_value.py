@@ -105,10 +105,10 @@ if part == PARTS[0]:
         where = f"what layer {layer - 1} handed on: every piece already mixed with its context {layer} time(s)"
     if trained:
         names = training.feature_names(n)
-        st.plotly_chart(figures.heatmap(src.h, figures.token_labels(tokens), list(names), row_name="position",
+        ui.chart(figures.heatmap(src.h, figures.token_labels(tokens), list(names), row_name="position",
                                         col_name="feature", value_name="x", annotate=False), key="qkv_h")  # fmt: skip
     else:
-        st.plotly_chart(figures.vectors_heatmap(src.h, tokens, value_name="h"), key="qkv_h")
+        ui.chart(figures.vectors_heatmap(src.h, tokens, value_name="h"), key="qkv_h")
     st.caption(f"One row per {'position' if trained else 'word piece'}, {d} features each: {where}.")
 
     # --- 2. Q, K, V --------------------------------------------------------------------------
@@ -121,7 +121,7 @@ if part == PARTS[0]:
         )
         + rf"\qquad W_\ast \in \mathbb{{R}}^{{{d} \times {dh}}},\; Q, K, V \in \mathbb{{R}}^{{{n} \times {dh}}}"
     )
-    st.plotly_chart(figures.qkv(trace.q[0], trace.k[0], trace.v[0], tokens, query=query), key="qkv_qkv")
+    ui.chart(figures.qkv(trace.q[0], trace.k[0], trace.v[0], tokens, query=query), key="qkv_qkv")
     st.caption(
         f"Three linear maps of the same rows, {dh} numbers each: a query (what a piece looks for), a key (what it "
         f"offers) and a value (what it passes on); the outlined row is the query of “{ui.md_escape(tokens[query])}”."
@@ -132,7 +132,7 @@ if part == PARTS[0]:
     st.latex(
         rf"S_{{ij}} = \frac{{q_i \cdot k_j}}{{\sqrt{{{dh}}}}} \qquad W_{{ij}} = \frac{{\exp S_{{ij}}}}{{\sum_k \exp S_{{ik}}}}"
     )
-    st.plotly_chart(figures.scores_and_weights(trace.scores[0], trace.weights[0], tokens, d_head=dh), key="qkv_scores")
+    ui.chart(figures.scores_and_weights(trace.scores[0], trace.weights[0], tokens, d_head=dh), key="qkv_scores")
     allowed = trace.scores[0, query] if src.mask is None else np.where(src.mask[query], trace.scores[0, query], -np.inf)
     best = int(np.argmax(allowed))  # among the keys this query may see (a causal head hides the later ones)
     st.caption(
@@ -145,7 +145,7 @@ if part == PARTS[0]:
     # --- 5. Z --------------------------------------------------------------------------------
     st.header("5 · Output: Z = W V")
     st.latex(rf"z_i = \sum_{{j=1}}^{{{n}}} W_{{ij}}\, v_j \qquad Z = W V \in \mathbb{{R}}^{{{n} \times {dh}}}")
-    st.plotly_chart(figures.vectors_heatmap(trace.output[0], tokens, value_name="z"), key="qkv_z")
+    ui.chart(figures.vectors_heatmap(trace.output[0], tokens, value_name="z"), key="qkv_z")
     st.caption("Each row is a weighted average of the value vectors, with that piece's row of W as the weights.")
 
     # --- one query followed ------------------------------------------------------------------
@@ -157,7 +157,7 @@ if part == PARTS[0]:
         rf"w_j = \operatorname{{softmax}}_j \frac{{q_{{{qname}}} \cdot k_j}}{{\sqrt{{{dh}}}}} \qquad "
         rf"z_{{{qname}}} = \sum_j w_j\, v_j = {terms}" + (r" + \dots" if n > len(top) else "")
     )
-    st.plotly_chart(
+    ui.chart(
         figures.query_walk(f.score.dots, f.score.scaled, f.score.weights, trace.v[0], tokens, d_head=dh),
         key="qkv_follow",
     )
@@ -172,7 +172,7 @@ else:
         logits = trace.output[0] @ src.readout  # [n, vocabulary]
         st.header("6 · Readout: one letter per position")
         st.latex(r"\text{logits} = Z\,W_{out},\qquad \text{answer}_i = \arg\max_c\; \text{logits}_{ic}")
-        st.plotly_chart(
+        ui.chart(
             figures.heatmap(logits, figures.token_labels(tokens), list(training.VOCAB), signed=True,
                             row_name="position", col_name="letter", value_name="logit", annotate=False),
             key="qkv_readout",
@@ -192,18 +192,18 @@ else:
     h_all = walk.heads.q.shape[0]
     st.header(f"6 · All {h_all} heads side by side")
     st.latex(rf"[\,Z_0 \mid Z_1 \mid \cdots \mid Z_{{{h_all - 1}}}\,] \in \mathbb{{R}}^{{{n} \times {h_all * dh}}}")
-    st.plotly_chart(figures.heads_side_by_side(walk.merged, tokens, n_heads=h_all, chosen=head), key="qkv_heads")
+    ui.chart(figures.heads_side_by_side(walk.merged, tokens, n_heads=h_all, chosen=head), key="qkv_heads")
     st.caption(
         f"Every head of layer {layer} does steps 2–5 with its own W_q, W_k, W_v; their outputs are put side by "
         f"side, {dh} columns each. The outlined columns are head {head}, the Z of step 5."
     )
     st.header("7 · Mixed back: Z W_o + b_o")
     st.latex(rf"A = [\,Z_0 \mid \cdots\,]\, W_o + b_o \qquad W_o \in \mathbb{{R}}^{{{h_all * dh} \times {d}}}")
-    st.plotly_chart(figures.vectors_heatmap(walk.mixed, tokens, value_name="a"), key="qkv_mixed")
+    ui.chart(figures.vectors_heatmap(walk.mixed, tokens, value_name="a"), key="qkv_mixed")
     st.caption("A learned matrix mixes the heads' findings into one vector of the model's width per piece.")
     st.header("8 · Residual and LayerNorm")
     st.latex(r"H' = \operatorname{LayerNorm}(H + A)")
-    st.plotly_chart(figures.vectors_heatmap(walk.normed, tokens, value_name="h'"), key="qkv_normed")
+    ui.chart(figures.vectors_heatmap(walk.normed, tokens, value_name="h'"), key="qkv_normed")
     st.caption(
         "The input is added back (the residual: attention only adds context to what each piece already was), "
         "then each row is rescaled to mean 0 and variance 1 and given a learned scale and shift."
@@ -211,7 +211,7 @@ else:
     last = layer + 1 == weights.n_layers
     st.header(f"9 · {'The model’s output' if last else f'The input to layer {layer + 1}'}")
     st.latex(r"H_\text{next} = \operatorname{LayerNorm}\left(H' + \operatorname{GELU}(H' W_1 + b_1)\, W_2 + b_2\right)")
-    st.plotly_chart(figures.vectors_heatmap(walk.next_input, tokens, value_name="h"), key="qkv_next")
+    ui.chart(figures.vectors_heatmap(walk.next_input, tokens, value_name="h"), key="qkv_next")
     st.caption(
         f"Each piece on its own through a small network ({d} → {src.layer.w_1.shape[1]} → {d}), added back and "
         f"normalised again: {'the output token embeddings' if last else 'H for the next layer'}. Row "
@@ -267,9 +267,9 @@ left, right = st.columns(2)
 with left:
     st.subheader("Unparameterised")
     st.latex(r"W = \operatorname{softmax}\!\left(s\, X_A X_B^\top / T\right),\quad Y = W X_B")
-    st.plotly_chart(figures.cross_heatmap(plain.weights, plain.queries, plain.keys), key="qkv_cross_plain")
+    ui.chart(figures.cross_heatmap(plain.weights, plain.queries, plain.keys), key="qkv_cross_plain")
     st.caption(f"Each row: how similar one piece of A is to each piece of B in {plain_a.source}, as weights.")
-    st.plotly_chart(figures.vectors_heatmap(plain.output, plain.queries, value_name="y"), key="qkv_cross_plain_y")
+    ui.chart(figures.vectors_heatmap(plain.output, plain.queries, value_name="y"), key="qkv_cross_plain_y")
     st.caption("The output: each piece of A rebuilt from B's vectors.")
 with right:
     st.subheader(title)
@@ -278,9 +278,7 @@ with right:
         r"\\ Z &= W\,(H_B W_v + b_v)\end{aligned}"
     )
     learned_cross = qkv.head_trace(src, context=src_b, keep=keep_a, keep_context=keep_b)
-    st.plotly_chart(figures.cross_heatmap(learned_cross.weights[0], shown_a, shown_b), key="qkv_cross_learned")
+    ui.chart(figures.cross_heatmap(learned_cross.weights[0], shown_a, shown_b), key="qkv_cross_learned")
     st.caption(f"H_A and H_B are each sentence's own input to layer {layer}; the projections are the head's.")
-    st.plotly_chart(
-        figures.vectors_heatmap(learned_cross.output[0], shown_a, value_name="z"), key="qkv_cross_learned_z"
-    )
+    ui.chart(figures.vectors_heatmap(learned_cross.output[0], shown_a, value_name="z"), key="qkv_cross_learned_z")
     st.caption("The output: each piece of A as a weighted sum of B's value vectors, 32 numbers each.")

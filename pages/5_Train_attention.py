@@ -174,7 +174,7 @@ def training_view() -> None:
     left, right = st.columns(2)
     with left:
         st.subheader("Loss")
-        st.plotly_chart(figures.loss_curve(trainer.losses, steps=trainer.config.steps), key="train_loss")
+        ui.chart(figures.loss_curve(trainer.losses, steps=trainer.config.steps), key="train_loss")
         st.caption(
             "The loss at every step: how surprised the model is by the right letters "
             f"(ln {len(training.VOCAB)} ≈ {np.log(len(training.VOCAB)):.2f} is a blind guess among the letters)."
@@ -183,10 +183,10 @@ def training_view() -> None:
         st.subheader("W on one sequence")
         cps = trainer.checkpoints
         if run is not None and run.running:
-            st.plotly_chart(figures.weights_heatmap(cps[-1].weights, labels), key="train_w_live")
+            ui.chart(figures.weights_heatmap(cps[-1].weights, labels), key="train_w_live")
         else:
             frames = np.stack([c.weights for c in cps])
-            st.plotly_chart(figures.weights_animation(frames, [c.step for c in cps], labels), key="train_w")
+            ui.chart(figures.weights_animation(frames, [c.step for c in cps], labels), key="train_w")
         st.caption(
             "Attention W on a fixed sequence drawn from the task (rows: queries, columns: keys, labelled "
             "position:letter); each row sums to 1. After training, press ▶ Play or drag the step slider to replay it."
@@ -203,7 +203,7 @@ cps = trainer.checkpoints
 st.latex(
     r"s_{ij} = \frac{q_i \cdot k_j}{\sqrt{d_{head}}} = x_i \left(\frac{W_q W_k^\top}{\sqrt{d_{head}}}\right) x_j^\top"
 )
-st.plotly_chart(
+ui.chart(
     figures.heatmap(
         cps[-1].qk,
         names,

@@ -89,7 +89,7 @@ def measurements() -> None:
     slopes = (cost.slope(ns, exact_s), cost.slope(ns, linear_s))
     flops = 4 * ns.astype(float) ** 2 * run.d / run.rate
     shown = slopes if np.isfinite(slopes[0]) else None
-    st.plotly_chart(figures.cost_chart(ns, exact_s, linear_s, flops_line=flops, slopes=shown), key="cost_time")
+    ui.chart(figures.cost_chart(ns, exact_s, linear_s, flops_line=flops, slopes=shown), key="cost_time")
     where = cost.crossover(run.points)
     fitted = (
         f"For n ≥ 512 the exact line's slope is {slopes[0]:.2f} and the linear one's {slopes[1]:.2f}"
@@ -103,7 +103,7 @@ def measurements() -> None:
         + (f"Linear attention is faster from n = {where:,} on." if where else "Linear attention was not faster yet.")
     )
     big = np.logspace(1, 6, 60).astype(int)
-    st.plotly_chart(
+    ui.chart(
         figures.memory_chart(
             big, cost.exact_bytes(big), [cost.linear_bytes(n, run.m, run.d) for n in big], cost.MEMORY
         ),
@@ -142,14 +142,14 @@ except core.AttentionError as e:  # the estimate underflows for very spread-out 
 left, right = st.columns(2)
 with left:
     st.subheader("Exact W")
-    st.plotly_chart(figures.weights_heatmap(trace.weights, trace.tokens), key="cost_exact")
+    ui.chart(figures.weights_heatmap(trace.weights, trace.tokens), key="cost_exact")
     st.caption("softmax(s X Xᵀ / T) by rows, as on the other pages: the n × n matrix itself.")
 with right:
     st.subheader(f"FAVOR+ with m = {m}")
-    st.plotly_chart(figures.weights_heatmap(approx, trace.tokens), key="cost_approx")
+    ui.chart(figures.weights_heatmap(approx, trace.tokens), key="cost_approx")
     st.caption("The matrix linear attention uses without ever building it; every row still sums to 1.")
 delta = approx - trace.weights
-st.plotly_chart(
+ui.chart(
     figures.heatmap(
         delta,
         figures.token_labels(trace.tokens),
@@ -163,7 +163,7 @@ st.caption(
     f"FAVOR+ − exact: red where the estimate is too high, blue where too low. Mean |Δ| = "
     f"{np.abs(delta).mean():.2e}, largest {np.abs(delta).max():.2e} (m = {m}, seed {seed})."
 )
-st.plotly_chart(figures.error_chart(M_OPTIONS, errors), key="cost_errors")
+ui.chart(figures.error_chart(M_OPTIONS, errors), key="cost_errors")
 st.caption(
     "The error against m, averaged over three seeds: more features, a better estimate (about 1/√m). "
     f"Here mean |Δ| goes from {errors['mean |Δ|'][2]:.1e} at m = 16 to {errors['mean |Δ|'][-1]:.1e} at m = 4096."

@@ -91,7 +91,7 @@ with right:
         format_func=lambda j: f"{labels[j]} (row {j // int(np.sqrt(k))}, column {j % int(np.sqrt(k))})",
         **ui.widget("vision_query"),
     )
-    st.plotly_chart(
+    ui.chart(
         figures.digit_attention(image, patch, labels, row=trace.weights[query], query=query),
         key="vision_paint",
         on_select=clicked,
@@ -105,7 +105,7 @@ with right:
         + "."
     )
 with left:
-    st.plotly_chart(figures.weights_heatmap(trace.weights, labels), key="vision_w")
+    ui.chart(figures.weights_heatmap(trace.weights, labels), key="vision_w")
     blank = int(np.sum(ink == 0))
     st.caption(
         f"W over the {k} patches: row i is how much patch i takes from every patch; each row adds up to 1. "
@@ -186,7 +186,7 @@ def training_view() -> None:
             text=f"Epoch {trainer.epoch} of {run.config.epochs} (step {trainer.step} of {trainer.steps}): "
             f"loss {trainer.losses[-1]:.4f}",
         )
-        st.plotly_chart(figures.loss_curve(trainer.losses, steps=trainer.steps), key="vision_loss_live")
+        ui.chart(figures.loss_curve(trainer.losses, steps=trainer.steps), key="vision_loss_live")
         return
     if run.result is None:
         st.warning(
@@ -210,7 +210,7 @@ if run is not None and run.result is not None:
     left, right = st.columns(2, gap="large")
     with left:
         st.subheader("Loss")
-        st.plotly_chart(figures.loss_curve(result.losses, steps=len(result.losses)), key="vision_loss")
+        ui.chart(figures.loss_curve(result.losses, steps=len(result.losses)), key="vision_loss")
         st.caption(
             f"The loss of every training batch: it starts near ln 10 = {np.log(10):.2f} (a blind guess among 10 "
             "digits) and falls as the layer learns."
@@ -218,7 +218,7 @@ if run is not None and run.result is not None:
     with right:
         st.subheader("Confusions")
         counts = result.confusion()
-        st.plotly_chart(figures.confusion_heatmap(counts), key="vision_confusion")
+        ui.chart(figures.confusion_heatmap(counts), key="vision_confusion")
         off = counts - np.diag(np.diag(counts))
         if (most := int(off.max())) > 0:
             pairs = [f"a {t} read as a {p}" for t, p in zip(*np.nonzero(off == most))]
@@ -235,7 +235,7 @@ if run is not None and run.result is not None:
     shown = np.arange(GALLERY)
     received = result.weights[shown].mean(axis=1)  # [m, k]: the weight each patch receives, averaged over queries
     titles = [f"{t}→{p}" + ("" if t == p else " ✗") for t, p in zip(result.targets[shown], result.predictions[shown])]
-    st.plotly_chart(
+    ui.chart(
         figures.digit_gallery(
             data.images[result.test_indices[shown]], vision.paint(received, config.patch), titles,
             value_name="weight received",

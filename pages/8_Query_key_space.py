@@ -102,7 +102,7 @@ top = qkspace.strongest(weights[query], top_k)
 corpus_n = int((space.sentence != qkspace.TYPED).sum() // 2)
 shown_sentences = len(np.unique(space.sentence[space.sentence != qkspace.TYPED]))
 axes = ("PC 1", "PC 2") if space.method == "pca" else ("t-SNE 1", "t-SNE 2")
-st.plotly_chart(
+ui.chart(
     figures.qk_space(
         ui.qk_corpus_traces(layer, head, settings.special, settings.sentence if space.method == "tsne" else "", space,
                             corpus.sentences),

@@ -189,9 +189,18 @@ def test_step_page_exports_every_matrix_as_csv(minilm):
     rows = list(csv.reader(io.StringIO(core_lesson.to_csv(core_lesson.Matrix("W", tokens, tokens, w)))))
     assert rows[0] == ["W", *tokens] and [r[0] for r in rows[1:]] == list(tokens)
     np.testing.assert_allclose(np.array([r[1:] for r in rows[1:]], dtype=float), w)
-    # PNG from the chart's own toolbar: the config reaches the charts (the download itself is Plotly's, in the browser)
-    for chart in at.get("plotly_chart"):
-        key = chart.proto.id.rsplit("-", 1)[-1]
-        if key in ("step_x", "step_scores", "step_weights", "step_y"):
-            config = __import__("json").loads(chart.proto.config)
-            assert config["toImageButtonOptions"]["format"] == "png" and config["displaylogo"] is False, key
+
+    # PNG or SVG from every chart's own toolbar, as chosen in the sidebar (the download itself is Plotly's,
+    # in the browser: tests/browser/test_exports_toolbar.py)
+    def formats(at) -> dict[str, str]:
+        configs = {
+            c.proto.id.rsplit("-", 1)[-1]: __import__("json").loads(c.proto.config) for c in at.get("plotly_chart")
+        }
+        assert all(c["displaylogo"] is False for c in configs.values())
+        return {key: c["toImageButtonOptions"]["format"] for key, c in configs.items()}
+
+    assert set(formats(at).values()) == {"png"} and len(formats(at)) == 5
+    at.sidebar.radio(key="_w_chart_format").set_value("svg").run()
+    assert set(formats(at).values()) == {"svg"} and len(formats(at)) == 5
+    at.switch_page("app.py").run()  # a preference of the session: it stays on every page
+    assert set(formats(at).values()) == {"svg"}
