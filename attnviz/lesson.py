@@ -282,8 +282,9 @@ def _weights(c: Context) -> Screen:
         r"\begin{gathered} W = \operatorname{softmax}\!\left(s\, X X^\top / T\right) \text{ by rows} \\"
         r" \textstyle\sum_j W_{ij} = 1 \end{gathered}",
         "W = softmax(s·X Xᵀ / T) by rows,  Σⱼ Wᵢⱼ = 1",
-        "W: row i is how much word i takes from each word (the columns); each row adds up to 1.",
-        lambda: figures.weights_heatmap(t.weights, t.tokens),
+        "W: row i is how much word i takes from each word (the columns); each row adds up to 1. "
+        "The colours run from zero to the largest weight, so a nearly even row still shows its pattern.",
+        lambda: figures.weights_heatmap(t.weights, t.tokens, relative=True, square=True),
         (Matrix("W", t.tokens, t.tokens, t.weights),),
         Question(
             f"Which word does {quote(labels[q])} attend to most?",
