@@ -26,6 +26,10 @@ Targets: the first chart before the model has loaded (loading@ = yes), the model
 The old path is launched too, interleaved: the same server with ATTNVIZ_BACKEND=torch, which serves
 the model through sentence-transformers (torch) as before issue 10. Target: the model heatmap (served
 through NumPy) within 0.25x the old path's, medians of the same run.
+
+The floor is launched too, interleaved: benchmarks/minimal_app.py (a bare Streamlit app with one
+Plotly heatmap, no model) by the same command; its 'model' column is its first drawn chart. No page
+served by `streamlit run` in a cold browser draws a chart sooner, so floor / old path bounds the ratio.
 """
 
 from __future__ import annotations
@@ -56,6 +60,10 @@ SENTENCE = "hi how are you"
 MODEL_TARGET_S = 10.0
 OLD_PATH = "old path (ATTNVIZ_BACKEND=torch)"  # the model through sentence-transformers, as before
 OLD_RATIO_TARGET = 0.25
+# The floor: a bare Streamlit app with one Plotly heatmap and nothing else (no model, no attnviz),
+# launched the same way. No app served by `streamlit run` can draw its first chart sooner.
+FLOOR = "floor: bare one-heatmap app (benchmarks/minimal_app.py)"
+MINIMAL_APP = "benchmarks/minimal_app.py"
 
 # One snapshot of the page, taken in the browser so that all fields describe the same moment.
 SNAPSHOT_JS = """() => {
@@ -128,12 +136,15 @@ def cpu_seconds(pid: int) -> float | None:
         return None
 
 
-def launch_once(browser, i: int, expected, timeout: float, server_args: list[str]) -> Launch:
-    """One server start, measured from the browser; the server is stopped before returning."""
+def launch_once(browser, i: int, expected, timeout: float, server_args: list[str], app: str = "app.py") -> Launch:
+    """One server start, measured from the browser; the server is stopped before returning.
+
+    app: the script to launch; for the bare one-heatmap app (FLOOR) 'model' is its first drawn chart."""
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
     # as `make run` (usage statistics off: else the page fetches a metrics URL)
-    cmd = streamlit_command("app.py", port, python=PYTHON, extra=server_args)
+    cmd = streamlit_command(app, port, python=PYTHON, extra=server_args)
+    floor = app != "app.py"
     OUT.mkdir(parents=True, exist_ok=True)
     log = open(OUT / f"launch-{i}.log", "w")  # noqa: SIM115 - closed in finally
     r = Launch()
@@ -176,6 +187,9 @@ def launch_once(browser, i: int, expected, timeout: float, server_args: list[str
                 r.title = t
             if r.chart is None and s["chart"]:
                 r.chart, r.loading_at_chart, r.toy_at_chart = t, s["loading"], s["toy"]
+                if floor:  # no model, no title of ours: the first chart is all it draws
+                    r.model = t
+                    return r
             if (
                 s["chart"]
                 and not s["loading"]
@@ -254,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = p.parse_args(argv)
 
-    configs = {"make run": [], OLD_PATH: [], **{f"with {v}": shlex.split(v) for v in args.variant}}
+    configs = {"make run": [], OLD_PATH: [], FLOOR: [], **{f"with {v}": shlex.split(v) for v in args.variant}}
     print(f"bench_launch: {PYTHON} -m streamlit run app.py; {os.cpu_count()} CPUs; {args.launches} launches each")
     expected = expected_weights(args.timeout)
     if expected:
@@ -269,8 +283,9 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(args.launches):
             for name, extra in configs.items():  # interleaved, so noise hits every configuration
                 n += 1
+                app = MINIMAL_APP if name == FLOOR else "app.py"
                 with backend(name):
-                    rows[name].append(launch_once(browser, n, expected, args.timeout, extra))
+                    rows[name].append(launch_once(browser, n, expected, args.timeout, extra, app))
                 time.sleep(1.0)  # let the stopped server's memory go before the next launch
 
     for name, rs in rows.items():
@@ -299,6 +314,23 @@ def main(argv: list[str] | None = None) -> int:
         f"model heatmap, NumPy / old path: {fmt(model)} / {fmt(old)} s = {fmt(ratio)}x "
         f"-> {'OK' if ratio is not None and ratio <= OLD_RATIO_TARGET else 'NOT MET'} (target <= {OLD_RATIO_TARGET}x)"
     )
+    floor = med(r.model for r in rows[FLOOR])
+    if floor and old:
+        print(
+            f"floor: the bare one-heatmap app draws its chart at {fmt(floor)} s = {fmt(floor / old)}x the old path; "
+            f"attnviz's model heatmap is {fmt(model / floor if model else None)}x the floor"
+        )
+        record(
+            "bench_launch.py",
+            "First chart after launch: attnviz's model heatmap vs a bare one-heatmap Streamlit app (the floor), "
+            f"{len(plain)} launches each, interleaved",
+            f"{fmt(model)} vs {fmt(floor)} s (**{fmt(model / floor if model else None)}×**); the floor alone is "
+            f"{fmt(floor / old)}× the old path",
+            "(for reference: the floor bounds the ratio above)",
+            met=None,
+            numpy_s=model,
+            floor_s=floor,
+        )
     record(
         "bench_launch.py",
         f"First model-backed heatmap after launch: NumPy serving vs the old sentence-transformers path "
