@@ -71,6 +71,7 @@ if weights_box.open:
             "Each row now holds positive weights that add up to 1: how much the row word takes from each column word."
         )
         why_softmax()
+        ui.csv_button(Matrix("W", tokens, tokens, trace.weights), key="step_csv_w")
         if (pair := ui.second_attention(settings)) is not None:
             ui.compare("step_pair", (tokens, trace.weights), (pair[1].tokens, pair[1].weights), what="W")
 
@@ -100,6 +101,7 @@ if x_box.open:
             f"Each row is one word's vector of {d} numbers from the embedding layer; "
             "at this point every word knows nothing about its neighbours."
         )
+        ui.csv_button(Matrix("X", tokens, None, trace.x), key="step_csv_x")
 
 # --- 2. W* -----------------------------------------------------------------------------------
 if scores_box.open:
@@ -116,6 +118,7 @@ if scores_box.open:
             "Each cell is the dot product of a row word with a column word: large when they point the same way. "
             f"These are not normalised: {above} of the {n * n} scores are above 1 and {below} are below 0."
         )
+        ui.csv_button(Matrix("W*", tokens, tokens, trace.scores), key="step_csv_scores")
 
 # --- 4. Y ------------------------------------------------------------------------------------
 if y_box.open:
@@ -132,6 +135,7 @@ if y_box.open:
             "Xᵀ W would weight by W's columns, which do not add up to 1.",
             icon=":material/straighten:",
         )
+        ui.csv_button(Matrix("Y", tokens, None, trace.output), key="step_csv_y")
 
 # --- one query, as a weighted average ---------------------------------------------------------
 if query_box.open:
@@ -152,9 +156,3 @@ if query_box.open:
             parts = " + ".join(rf"{trace.weights[q, k]:.3f}{vec(trace.x[k])}" for k in range(n) if n <= 6)
             if parts:
                 st.latex(rf"y_{{{q + 1}}} = {parts} = {vec(trace.output[q])}")
-
-# --- every matrix as CSV (made only when pressed, open or not) ---------------------------------
-EXPORTS = [("x", "X", None, trace.x), ("scores", "W*", tokens, trace.scores), ("w", "W", tokens, trace.weights),
-           ("y", "Y", None, trace.output)]  # fmt: skip
-for box, (key, name, cols, values) in zip(st.columns(len(EXPORTS)), EXPORTS):
-    ui.csv_button(Matrix(name, tokens, cols, values), key=f"step_csv_{key}", where=box)
