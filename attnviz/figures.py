@@ -8,6 +8,8 @@ theme) supplies the look, so a rerun pays for the data, not for restyling.
 from __future__ import annotations
 
 import base64
+import html
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
@@ -119,8 +121,13 @@ def _as_float(matrix: np.ndarray) -> np.ndarray:
     return z if z.dtype in (np.float32, np.float64) else z.astype(np.float64)
 
 
+def _tilted(cols, n_cols: int) -> bool:
+    """Column labels at -45°: past 8 columns, or when level labels would not fit side by side in ~360 px."""
+    return n_cols > 8 or (cols is not None and n_cols * (label_px(tuple(cols)) + 10) > 360)
+
+
 def _xaxis(z: np.ndarray, cols: list[str] | None) -> dict:
-    return {"side": "top", "tickangle": -45 if z.shape[1] > 8 else 0} | (
+    return {"side": "top", "tickangle": -45 if _tilted(cols, z.shape[1]) else 0} | (
         {"type": "category"} if cols is not None else {"title": {"text": "feature"}, "tickprefix": "d"}
     )
 
@@ -131,7 +138,45 @@ def _height(n_rows: int, annotate: bool) -> int:
 
 
 _YAXIS = {"autorange": "reversed", "type": "category"}  # row 1 on top, like a matrix
+
+# Margins sized to the tick labels up front, with Plotly's automargin off: automargin draws a chart,
+# measures every label, widens the margins and draws it all again (at 128 tokens that doubled the
+# browser's time to show W after Enter). Widths are estimated generously at Plotly's 12 px tick font.
+PX_PER_CHAR = 7.0  # a typical character; the estimate below errs wide (measured in Chromium: 5-11 px)
+LABEL_PX_MAX = 260  # a longer label is cut at the margin (its hover still shows it whole)
+_CHAR_PX = {**dict.fromkeys("MWmw@%", 11.5), **dict.fromkeys("iljtfrI.,;:|!'` ", 4.5)}
+
+
+def _char_px(ch: str) -> float:
+    if unicodedata.east_asian_width(ch) in "WF":  # CJK and emoji: full width
+        return 15.0
+    return _CHAR_PX.get(ch, 8.5 if ch.isupper() else PX_PER_CHAR)
+
+
+@lru_cache(maxsize=256)
+def label_px(labels: tuple[str, ...]) -> int:
+    """Estimated width in px of the widest label (as given to Plotly: &lt; &gt; &amp; count as one)."""
+    widest = max((sum(map(_char_px, html.unescape(t))) for t in labels), default=0.0)
+    return int(min(LABEL_PX_MAX, widest))
+
+
+def _margins(rows: tuple[str, ...], cols: tuple[str, ...] | None, n_cols: int, *, title: bool) -> dict:
+    """l and t (px) that hold the row labels (left) and the column labels (top; see _tilted).
+
+    A label tilted by 45° rises by (width + height) · sin 45° and reaches as far to the right of its
+    tick, so the last column's label needs room in the right margin too (a colour bar there widens it)."""
+    top = label_px(cols) if cols is not None else PX_PER_CHAR * len(f"d{n_cols}")
+    slant = 0.71 * (top + 14) + 12
+    tick = slant if _tilted(cols, n_cols) else 28
+    axis_title = 22 if cols is None else 0  # "feature"
+    tilted = _tilted(cols, n_cols)
+    return {"l": 14 + label_px(rows), "t": int(tick + axis_title + (32 if title else 0))} | (
+        {"r": int(slant)} if tilted else {}
+    )
+
+
 _SQUARE_X, _SQUARE_Y = {"constrain": "domain"}, {"scaleanchor": "x", "constrain": "domain"}  # square cells
+_FIXED = {"automargin": False}  # the margins are sized to the labels (see _margins)
 
 
 def heatmap(
@@ -170,9 +215,10 @@ def heatmap(
         {
             "title": {"text": title} if title else None,
             "height": height or _height(len(rows), annotate),
-            "margin": {**MARGIN, "t": 40 if title else 10},
-            "xaxis": _xaxis(z, cols) | (_SQUARE_X if square else {}),
-            "yaxis": _YAXIS | (_SQUARE_Y if square else {}),
+            "margin": MARGIN
+            | _margins(tuple(rows), None if cols is None else tuple(cols), z.shape[1], title=bool(title)),
+            "xaxis": _xaxis(z, cols) | _FIXED | (_SQUARE_X if square else {}),
+            "yaxis": _YAXIS | _FIXED | (_SQUARE_Y if square else {}),
             **({"shapes": shapes} if shapes else {}),
         },
     )
