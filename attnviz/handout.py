@@ -3,15 +3,26 @@
 plotly.js is inlined once (nothing is fetched from any server, so the file opens offline by
 double-click); formulas are plain Unicode (MathJax is not available offline); every piece of the
 user's text is HTML-escaped. Charts keep their toolbar, which saves each one as PNG or SVG.
+
+The plotly.js inlined is plotly.js's own "cartesian" partial bundle (heatmap, bar, scatter and nine
+more trace types; 1.5 MB against the full bundle's 4.8 MB), vendored in attnviz/data/ at the version
+of the one in the plotly package, so the browser parses a third of the code before the first chart.
+Refresh it with `make plotlyjs` when plotly is upgraded (a test fails until then). A handout whose
+figures use a trace type outside it, or a vendored copy of another version, gets the full bundle.
 """
 
 from __future__ import annotations
 
 import html
+import re
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
 from attnviz import lesson
+
+CARTESIAN = Path(__file__).resolve().parent / "data" / "plotly-cartesian.min.js"  # npm plotly.js-cartesian-dist-min
 
 TABLE_MAX = 30  # W as a table of numbers up to this many tokens (the chart's hover has every value)
 CHART_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "svg"}, "responsive": True}
@@ -45,7 +56,7 @@ def weights_table(weights: np.ndarray, tokens) -> str:
     return f'<table id="weights-table">{head}{rows}</table>'
 
 
-def _section(i: int, screen: lesson.Screen) -> str:
+def _section(i: int, screen: lesson.Screen, fig) -> str:
     import plotly.io as pio
 
     parts = [
@@ -58,8 +69,7 @@ def _section(i: int, screen: lesson.Screen) -> str:
             f'<p class="question"><b>Predict:</b> {_e(q.prompt)} <br><b>Answer:</b> '
             f"{_e(q.measure)} {_e(lesson.quote(q.options[q.answer]))} {q.values[q.answer]:.2f}, the largest.</p>"
         )
-    if screen.figure is not None:
-        fig = screen.figure()
+    if fig is not None:
         parts.append(
             pio.to_html(fig, full_html=False, include_plotlyjs=False, div_id=f"fig-{screen.key}", config=CHART_CONFIG)
         )
@@ -72,18 +82,50 @@ def _section(i: int, screen: lesson.Screen) -> str:
     return "\n".join(parts)
 
 
+def version(source: str) -> str | None:
+    """The plotly.js version a bundle's licence header names ("4.1.1"), or None."""
+    m = re.search(r"\* plotly\.js (?:\([^)]*\) )?v(\d+\.\d+\.\d+\S*)", source[:300])
+    return m.group(1) if m else None
+
+
+def trace_types(source: str) -> frozenset[str]:
+    """The trace types a plotly.js bundle registers (each trace module says `moduleType:"trace",name:"…"`)."""
+    return frozenset(re.findall(r'moduleType:\s*"trace",\s*name:\s*"(\w+)"', source))
+
+
+@lru_cache(maxsize=1)
+def cartesian() -> tuple[str, frozenset[str]]:
+    """The vendored cartesian bundle and its trace types; ("", {}) if it is not the plotly package's version."""
+    from plotly.offline import get_plotlyjs_version
+
+    source = CARTESIAN.read_text(encoding="utf-8")
+    if version(source) != get_plotlyjs_version():
+        return "", frozenset()
+    return source, trace_types(source)
+
+
+def plotlyjs_for(types: set[str]) -> str:
+    """The smallest plotly.js that draws these trace types: the cartesian bundle, else the full one."""
+    source, registered = cartesian()
+    if source and types <= registered:
+        return source
+    from plotly.offline import get_plotlyjs
+
+    return get_plotlyjs()
+
+
 def render(context: lesson.Context, *, plotlyjs: str | None = None) -> str:
     """The whole lesson for the context's sentence as one HTML document (a string).
 
-    plotlyjs: the plotly.js source to inline (default: the one bundled with the plotly package)."""
-    if plotlyjs is None:
-        from plotly.offline import get_plotlyjs
-
-        plotlyjs = get_plotlyjs()
+    plotlyjs: the plotly.js source to inline (default: the vendored cartesian bundle when it has every
+    trace type of the figures, else the full one bundled with the plotly package)."""
     t = context.trace
     screens = lesson.screens(context)
+    figures = {s.key: s.figure() for s in screens if s.figure is not None}
+    if plotlyjs is None:
+        plotlyjs = plotlyjs_for({trace.type for fig in figures.values() for trace in fig.data})
     sentence = " ".join(t.tokens)
-    body = "\n".join(_section(i + 1, s) for i, s in enumerate(screens))
+    body = "\n".join(_section(i + 1, s, figures.get(s.key)) for i, s in enumerate(screens))
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>Self-attention, step by step: {_e(sentence)}</title>
