@@ -80,3 +80,23 @@ def test_other_trace_types_or_another_version_get_the_full_bundle(tmp_path, monk
 def test_a_given_plotlyjs_is_inlined_as_it_is(given):
     page = handout.render(lesson.Context(core.self_attention(np.eye(3), ("a", "b", "c")), "x"), plotlyjs=given)
     assert page.count(given) == 1 and vendored() not in page
+
+
+def test_room_is_made_for_the_labels_the_titles_and_the_colour_bar():
+    from attnviz import figures
+
+    short = handout.room(figures.weights_heatmap(np.eye(2), ("a", "b")))
+    long = handout.room(figures.weights_heatmap(np.eye(2), ("a", "x" * 20)))  # 20 characters
+    assert long["l"] - short["l"] == pytest.approx(19 * handout.PX_PER_CHAR, abs=1)
+    assert short["r"] == long["r"] == handout.COLOUR_BAR_PX  # the colour bar
+    assert short["b"] == 10  # nothing below the chart: the figure's own margin
+    tagged = handout.room(figures.weights_heatmap(np.eye(2), ("a", "<b>")))  # shown as typed: 3 characters
+    assert tagged["l"] == handout.room(figures.weights_heatmap(np.eye(2), ("a", "bbb")))["l"]
+    words = tuple(f"word{i:04d}" for i in range(9))
+    few = handout.room(figures.weights_heatmap(np.eye(2), words[:2]))  # labels across the top
+    many = handout.room(figures.weights_heatmap(np.eye(9), words))  # 9 columns: labels at -45°, taller
+    assert few["t"] == 10 + handout.LINE_PX and many["t"] >= 10 + 0.7 * 8 * handout.PX_PER_CHAR
+    bars = handout.room(figures.row_bars(np.full(3, 1 / 3), ("a", "b", "c")))  # labels below, no colour bar
+    assert bars["b"] > 10 and bars["r"] == 10 and bars["l"] >= 10 + handout.LINE_PX  # the y axis has a title
+    fig = figures.qkv(np.ones((3, 2)), np.ones((3, 2)), np.ones((3, 2)), ("a", "b", "c"), query=0)
+    assert handout.room(fig)["t"] == 60 and handout.room(fig)["r"] == 10  # its own room for the titles; no bar

@@ -95,12 +95,18 @@ def test_presenter_mode_fits_a_projector(app):
 
 
 # Per chart: the trace types asked for, the types plotly.js drew them as (a type the bundle lacks is
-# silently drawn as an empty scatter, with no console message), and what each type left in the SVG.
-CHARTS_JS = """() => Array.from(document.querySelectorAll('.plotly-graph-div')).map((g) => ({
-  id: g.id, asked: g.data.map((t) => t.type), drawn: g._fullData.map((t) => t.type),
-  visible: g._fullData.every((t) => t.visible === true),
-  heatmap: g.querySelectorAll('.hm image').length, bar: g.querySelectorAll('.barlayer .point path').length,
-  scatter: g.querySelectorAll('.scatterlayer .trace').length, svg: !!g.querySelector('.main-svg')}))"""
+# silently drawn as an empty scatter, with no console message), what each type left in the SVG, and the
+# tick labels that stick out of the chart (cut off: the figures leave the margins to Streamlit's theme).
+CHARTS_JS = """() => Array.from(document.querySelectorAll('.plotly-graph-div')).map((g) => {
+  const box = g.querySelector('.main-svg').getBoundingClientRect();
+  const ticks = Array.from(g.querySelectorAll('.xaxislayer-above text, .yaxislayer-above text'));
+  const out = (r) => r.left < box.left - 1 || r.right > box.right + 1
+    || r.top < box.top - 1 || r.bottom > box.bottom + 1;
+  return {id: g.id, asked: g.data.map((t) => t.type), drawn: g._fullData.map((t) => t.type),
+    visible: g._fullData.every((t) => t.visible === true),
+    heatmap: g.querySelectorAll('.hm image').length, bar: g.querySelectorAll('.barlayer .point path').length,
+    scatter: g.querySelectorAll('.scatterlayer .trace').length, ticks: ticks.length,
+    cut: ticks.filter((t) => out(t.getBoundingClientRect())).map((t) => t.textContent)}; })"""
 
 
 def test_handout_draws_offline_and_shows_numpys_w(browser, minilm, tmp_path):
@@ -144,7 +150,7 @@ def test_handout_draws_offline_and_shows_numpys_w(browser, minilm, tmp_path):
     assert [c["id"] for c in charts] == list(figures)
     for c in charts:
         types = [t.type for t in figures[c["id"]].data]
-        assert c["asked"] == c["drawn"] == types and c["visible"] and c["svg"], c
+        assert c["asked"] == c["drawn"] == types and c["visible"] and c["ticks"] > 0 and c["cut"] == [], c
         bars = sum(len(t.x) for t in figures[c["id"]].data if t.type == "bar")
         assert (c["heatmap"], c["bar"], c["scatter"]) == (types.count("heatmap"), bars, types.count("scatter")), c
     assert {t for c in charts for t in c["drawn"]} == {"heatmap", "bar", "scatter"}
