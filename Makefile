@@ -6,7 +6,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export HF_HUB_DISABLE_PROGRESS_BARS := 1
 
-.PHONY: setup setup-dev run test lint format bench scale clean
+.PHONY: setup setup-dev run test lint format bench scale plotlyjs clean
 
 setup: $(VENV)/.app  ## the app's environment
 
@@ -52,6 +52,12 @@ bench: setup-dev  ## every benchmark (about 15 minutes), then one table: benchma
 scale: setup-dev  ## 3 replicas behind HAProxy, 60 browser sessions, one replica stopped mid-run (minutes; not in `make test`)
 	command -v haproxy >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null; }
 	$(PY) deploy/scale.py
+
+plotlyjs: setup  ## refresh the handout's vendored plotly.js (cartesian bundle) to the plotly package's version; needs npm
+	v=$$($(PY) -c "from plotly.offline import get_plotlyjs_version as v; print(v())") && tmp=$$(mktemp -d) && \
+	(cd $$tmp && npm pack --silent plotly.js-cartesian-dist-min@$$v >/dev/null && tar xzf *.tgz) && \
+	cp $$tmp/package/plotly-cartesian.min.js attnviz/data/plotly-cartesian.min.js && \
+	cp $$tmp/package/LICENSE attnviz/data/plotly.js-LICENSE && rm -rf $$tmp && echo "plotly.js $$v vendored"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache screenshots benchmarks/out

@@ -94,12 +94,31 @@ def test_presenter_mode_fits_a_projector(app):
     app.assert_no_exception()
 
 
+# Per chart: the trace types asked for, the types plotly.js drew them as (a type the bundle lacks is
+# silently drawn as an empty scatter, with no console message), what each type left in the SVG, and the
+# tick labels that stick out of the chart (cut off: the figures leave the margins to Streamlit's theme).
+CHARTS_JS = """() => Array.from(document.querySelectorAll('.plotly-graph-div')).map((g) => {
+  const box = g.querySelector('.main-svg').getBoundingClientRect();
+  const ticks = Array.from(g.querySelectorAll('.xaxislayer-above text, .yaxislayer-above text'));
+  const out = (r) => r.left < box.left - 1 || r.right > box.right + 1
+    || r.top < box.top - 1 || r.bottom > box.bottom + 1;
+  return {id: g.id, asked: g.data.map((t) => t.type), drawn: g._fullData.map((t) => t.type),
+    visible: g._fullData.every((t) => t.visible === true),
+    heatmap: g.querySelectorAll('.hm image').length, bar: g.querySelectorAll('.barlayer .point path').length,
+    scatter: g.querySelectorAll('.scatterlayer .trace').length, ticks: ticks.length,
+    cut: ticks.filter((t) => out(t.getBoundingClientRect())).map((t) => t.textContent)}; })"""
+
+
 def test_handout_draws_offline_and_shows_numpys_w(browser, minilm, tmp_path):
     text = "Attention <b>is</b> all you need"
     emb = minilm.static(text).without_special()
     trace = core.self_attention(emb.vectors, emb.tokens)
+    context = lesson.Context(trace, emb.source)
+    page_html = handout.render(context)
+    assert handout.CARTESIAN.read_text(encoding="utf-8") in page_html  # the small bundle by default
     path = tmp_path / "handout.html"
-    path.write_text(handout.render(lesson.Context(trace, emb.source)), encoding="utf-8")
+    path.write_text(page_html, encoding="utf-8")
+    figures = {f"fig-{s.key}": s.figure() for s in lesson.screens(context) if s.figure is not None}
 
     x = np.asarray(emb.vectors, dtype=np.float64)
     s = x @ x.T
@@ -117,15 +136,24 @@ def test_handout_draws_offline_and_shows_numpys_w(browser, minilm, tmp_path):
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: errors.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None)
     page.goto(path.as_uri())
-    figures = sum(1 for sc in lesson.screens(lesson.Context(trace, emb.source)) if sc.figure is not None)
     page.wait_for_function(
         f"() => Array.from(document.querySelectorAll('.plotly-graph-div')).filter(g => g._fullLayout"
-        f" && g.querySelector('.main-svg')).length === {figures}",
+        f" && g.querySelector('.main-svg')).length === {len(figures)}",
         timeout=30_000,
     )
     z = page.evaluate("() => {" + DECODE_JS + "return decode(document.getElementById('fig-weights').data[0].z); }")
     np.testing.assert_allclose(np.asarray(z, dtype=np.float64), w, atol=1e-6)
+
+    charts = page.evaluate(CHARTS_JS)
+    assert [c["id"] for c in charts] == list(figures)
+    for c in charts:
+        types = [t.type for t in figures[c["id"]].data]
+        assert c["asked"] == c["drawn"] == types and c["visible"] and c["ticks"] > 0 and c["cut"] == [], c
+        bars = sum(len(t.x) for t in figures[c["id"]].data if t.type == "bar")
+        assert (c["heatmap"], c["bar"], c["scatter"]) == (types.count("heatmap"), bars, types.count("scatter")), c
+    assert {t for c in charts for t in c["drawn"]} == {"heatmap", "bar", "scatter"}
     assert [u for u in asked if not u.startswith("file:")] == []
     assert errors == []
     assert page.locator("img").count() == 0
