@@ -259,15 +259,25 @@ def panels(
             row_name=row_name, col_name=p.col_name, value_name=p.value_name, annotate=annotate[i],
         )  # fmt: skip
         traces.append(trace | {"xaxis": f"x{axis}", "yaxis": "y", "showscale": False})
-        layout[f"xaxis{axis}"] = _xaxis(z, p.cols) | {
-            "domain": [float(x0), float(min(1.0, x0 + w))],
-            "title": {"text": p.title},
-            "anchor": "y",
-        }
+        layout[f"xaxis{axis}"] = (
+            _xaxis(z, p.cols)
+            | _FIXED
+            | {
+                "domain": [float(x0), float(min(1.0, x0 + w))],
+                "title": {"text": p.title},
+                "anchor": "y",
+            }
+        )
+    # each panel's labels and title above it (a feature axis's own title is its panel's); the last one's
+    # tilted labels reach into the right margin
+    room = [_margins(tuple(rows), None if p.cols is None else tuple(p.cols), p.matrix.shape[1], title=False)
+            for p in items]  # fmt: skip
+    top = max(m["t"] + (0 if p.cols is None else 22) for m, p in zip(room, items))
+    margin = MARGIN | {"l": room[0]["l"], "t": top, "r": room[-1].get("r", MARGIN["r"])}
     return _figure(
         traces,
         layout
-        | {"height": _height(len(rows), annotate) + 30, "margin": {**MARGIN, "t": 60}, "yaxis": _YAXIS}
+        | {"height": _height(len(rows), annotate) + 30, "margin": margin, "yaxis": _YAXIS | _FIXED}
         | ({"shapes": shapes} if shapes else {}),
     )
 

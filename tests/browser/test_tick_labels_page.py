@@ -28,7 +28,12 @@ SENTENCES = {
 
 @pytest.mark.parametrize("name", list(SENTENCES))
 def test_no_tick_label_is_cut_off(app, name):
-    for path, keys in (("/", {"home_weights"}), ("/Step_by_step", {"step_x", "step_scores", "step_weights", "step_y"})):
+    pages = (
+        ("/", {"home_weights"}),
+        ("/Step_by_step", {"step_x", "step_scores", "step_weights", "step_y"}),
+        ("/Query_key_value", {"qkv_qkv", "qkv_scores", "qkv_follow"}),
+    )
+    for path, keys in pages:
         for embedding in ("static", "toy"):
             app.goto(path, s=SENTENCES[name], e=embedding, open="all")
             app.wait_for_model()
