@@ -595,8 +595,11 @@ def geometry(
         traces,
         {
             "height": 560,
-            "xaxis": {"title": {"text": axes[0]}, "zeroline": True},
-            "yaxis": {"title": {"text": axes[1]}, "zeroline": True, "scaleanchor": "x"},
+            # numeric ticks (at most ~6 characters: "−0.25", "1000") and a one-line title on each axis, the
+            # legend above: margins fixed up front, as for the heatmaps (see _margins)
+            "margin": MARGIN | {"l": 14 + int(7.5 * 7) + 24, "b": 12 + 20 + 24, "t": 40},
+            "xaxis": {"title": {"text": axes[0]}, "zeroline": True} | _FIXED,
+            "yaxis": {"title": {"text": axes[1]}, "zeroline": True, "scaleanchor": "x"} | _FIXED,
             "legend": {"orientation": "h", "y": 1.05},
         },
     )

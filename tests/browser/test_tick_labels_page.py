@@ -32,6 +32,7 @@ def test_no_tick_label_is_cut_off(app, name):
         ("/", {"home_weights"}),
         ("/Step_by_step", {"step_x", "step_scores", "step_weights", "step_y"}),
         ("/Query_key_value", {"qkv_qkv", "qkv_scores", "qkv_follow"}),
+        ("/Geometry", {"geo_picture"}),
     )
     for path, keys in pages:
         for embedding in ("static", "toy"):
