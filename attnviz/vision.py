@@ -18,8 +18,11 @@ The trained classifier lives in `attnviz/classifier.py`. NumPy only; scikit-lear
 
 from __future__ import annotations
 
+import importlib.util
+import math
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -43,25 +46,30 @@ class Digits:
 
 @lru_cache(maxsize=1)
 def digits() -> Digits:
-    """scikit-learn's bundled 8 × 8 digits (1797 images, no download), read once per process."""
-    from sklearn.datasets import load_digits
+    """scikit-learn's bundled 8 × 8 digits (1797 images, no download), read once per process.
 
-    d = load_digits()
-    images = np.ascontiguousarray(d.images, dtype=np.float64)
+    Read from the package's own file (what `load_digits` reads: 64 pixels and the digit per line) without
+    importing scikit-learn, which would add ~140 MB to a server for one small table."""
+    spec = importlib.util.find_spec("sklearn")  # finds the package; does not import it
+    if spec is None or not spec.submodule_search_locations:
+        raise VisionError("The digits come with scikit-learn, which is not installed.")
+    path = Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "digits.csv.gz"
+    table = np.loadtxt(path, delimiter=",")  # [1797, 65]
+    images = np.ascontiguousarray(table[:, :-1].reshape(-1, 8, 8), dtype=np.float64)
     images.setflags(write=False)
-    targets = np.asarray(d.target, dtype=np.int64)
+    targets = table[:, -1].astype(np.int64)
     targets.setflags(write=False)
     return Digits(images=images, targets=targets)
 
 
 @lru_cache(maxsize=1)
 def split() -> tuple[np.ndarray, np.ndarray]:
-    """train_test_split(range(1797), test_size=0.25, random_state=0): (train [1347], test [450]) indices,
-    each in the order scikit-learn returns them."""
-    from sklearn.model_selection import train_test_split
-
-    train, test = train_test_split(range(N_IMAGES), test_size=0.25, random_state=0)
-    return np.asarray(train, dtype=np.int64), np.asarray(test, dtype=np.int64)
+    """The split of train_test_split(range(1797), test_size=0.25, random_state=0): (train [1347], test [450])
+    indices, each in the order scikit-learn returns them (its ShuffleSplit: one permutation by
+    RandomState(0), the first ceil(0.25 · 1797) = 450 for the test), computed without importing it."""
+    order = np.random.RandomState(0).permutation(N_IMAGES)
+    n_test = math.ceil(0.25 * N_IMAGES)
+    return order[n_test:].astype(np.int64), order[:n_test].astype(np.int64)
 
 
 def check_patch(patch: int) -> int:

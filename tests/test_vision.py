@@ -178,3 +178,23 @@ def test_vision_figures_pass_plotlys_validation_and_hold_the_numbers(monkeypatch
     for f in built:
         go.Figure(f.to_dict())  # raises on any property Plotly does not know
     np.testing.assert_array_equal(np.asarray(built[2].data[0].z), counts)
+
+
+def test_digits_and_split_are_scikit_learns_without_importing_it():
+    """The page reads the digits file and replays the split itself: a fresh interpreter that draws a
+    digit's attention and takes the split never imports scikit-learn (~140 MB in a server)."""
+    import subprocess
+    import sys
+
+    d = load_digits()
+    np.testing.assert_array_equal(vision.digits().images, d.images)
+    np.testing.assert_array_equal(vision.digits().targets, d.target)
+    train, test = train_test_split(range(vision.N_IMAGES), test_size=0.25, random_state=0)
+    np.testing.assert_array_equal(vision.split()[0], train)
+    np.testing.assert_array_equal(vision.split()[1], test)
+    code = (
+        "import sys; from attnviz import vision; vision.digits(); vision.split(); "
+        "print('sklearn' in sys.modules or any(m.startswith('sklearn.') for m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "False", out.stdout + out.stderr
