@@ -21,7 +21,7 @@ import numpy as np
 import streamlit as st
 from threadpoolctl import ThreadpoolController
 
-from attnviz import bert, classifier, core, cross, embeddings, figures, linear, model, qkspace, qkv, training
+from attnviz import bert, classifier, core, cross, embeddings, figures, geometry, linear, model, qkspace, qkv, training
 from attnviz.embeddings import (
     KIND_LABELS,
     KINDS,
@@ -504,6 +504,12 @@ def set_setting(key: str, value) -> None:
 def embed(text: str, kind: str, _model: MiniLM | None, model_ready: bool) -> Embedded:
     """X for the text; model_ready is part of the cache key (toy fallback vs the model)."""
     return embedder(kind, _model)(text)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def own_span(x: np.ndarray) -> np.ndarray:
+    """geometry.in_own_span, once per X (a slider move or a new token choice keeps X)."""
+    return geometry.in_own_span(x)
 
 
 def seed_attention(text: str, settings: Settings, causal: bool) -> tuple[Embedded, Embedded, core.AttentionTrace]:

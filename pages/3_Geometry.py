@@ -62,7 +62,7 @@ else:
             st.stop()
         plane = geometry.feature_plane(d, i, j)
     else:
-        x = geometry.in_own_span(x)  # same distances and components, n numbers per word instead of d
+        x = ui.own_span(x)  # same distances and components, n numbers per word instead of d
         y = w @ x
         plane = geometry.fit_pca(np.vstack([x, y]))  # one plane for both, fitted once
         st.caption(
