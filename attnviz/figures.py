@@ -166,13 +166,11 @@ def _margins(rows: tuple[str, ...], cols: tuple[str, ...] | None, n_cols: int, *
     A label tilted by 45° rises by (width + height) · sin 45° and reaches as far to the right of its
     tick, so the last column's label needs room in the right margin too (a colour bar there widens it)."""
     top = label_px(cols) if cols is not None else PX_PER_CHAR * len(f"d{n_cols}")
-    slant = 0.71 * (top + 14) + 12
-    tick = slant if _tilted(cols, n_cols) else 28
-    axis_title = 22 if cols is None else 0  # "feature"
     tilted = _tilted(cols, n_cols)
-    return {"l": 14 + label_px(rows), "t": int(tick + axis_title + (32 if title else 0))} | (
-        {"r": int(slant)} if tilted else {}
-    )
+    slant = 0.71 * (top + 14) + 12
+    axis_title = 22 if cols is None else 0  # "feature"
+    t = (slant if tilted else 28) + axis_title + (32 if title else 0)
+    return {"l": 14 + label_px(rows), "t": int(t)} | ({"r": int(slant)} if tilted else {})
 
 
 _SQUARE_X, _SQUARE_Y = {"constrain": "domain"}, {"scaleanchor": "x", "constrain": "domain"}  # square cells
