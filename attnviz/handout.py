@@ -20,15 +20,16 @@ from pathlib import Path
 
 import numpy as np
 
-from attnviz import lesson
+from attnviz import figures, lesson
 
 CARTESIAN = Path(__file__).resolve().parent / "data" / "plotly-cartesian.min.js"  # npm plotly.js-cartesian-dist-min
 
 TABLE_MAX = 30  # W as a table of numbers up to this many tokens (the chart's hover has every value)
 CHART_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "svg"}, "responsive": True}
-# The figures leave their look to Streamlit's theme, which makes room for the tick labels; here the axes do.
+# The figures leave their look to Streamlit's theme; the heatmaps, panels and geometry size their own
+# margins (automargin off), the other axes (bars, lines) get automargin here, with `room` as the first guess.
 TEMPLATE = {"layout": {"xaxis": {"automargin": True}, "yaxis": {"automargin": True}}}
-PX_PER_CHAR = 6.5  # Plotly's 12 px tick labels: about 6 px a character in DejaVu Sans or Arial, 7 in Verdana
+PX_PER_CHAR = 6.5  # a digit or a tick prefix at Plotly's 12 px (about 6 px in DejaVu Sans or Arial, 7 in Verdana)
 LINE_PX = 20  # one line of 12 px labels or a title, with its gap
 COLOUR_BAR_PX = 110  # a colour bar and its labels, right of a plot at most 1000 px wide (measured: 95-103)
 STYLE = """
@@ -103,14 +104,15 @@ def room(fig) -> dict[str, int]:
         for letter in "xy":
             name = f"{letter}axis{t.get(letter + 'axis', letter)[1:]}"
             if (layout.get(name) or {}).get("type") == "category" and t.get(letter) is not None:
-                labels.setdefault(name, []).extend(html.unescape(str(v)) for v in t[letter])
+                labels.setdefault(name, []).extend(str(v) for v in t[letter])  # as given to Plotly (escaped)
         if trace.type == "heatmap" and t.get("showscale", True) and "coloraxis" not in t:
             margin["r"] = max(margin["r"], COLOUR_BAR_PX)
     for name, axis in layout.items():
         if not re.fullmatch(r"[xy]axis\d*", name) or axis.get("showticklabels") is False:
             continue
-        chars = max((len(v) for v in labels.get(name, ())), default=5) + len(axis.get("tickprefix", ""))
-        width = PX_PER_CHAR * chars
+        # the category labels' width as the figures estimate it for their own margins; numbers ~5 characters
+        ticks = figures.label_px(tuple(labels[name])) if name in labels else 5 * PX_PER_CHAR
+        width = ticks + PX_PER_CHAR * len(axis.get("tickprefix", ""))
         title = LINE_PX if (axis.get("title") or {}).get("text") else 0
         if name[0] == "y":
             side, need = axis.get("side", "left")[0], width + 8 + title
