@@ -108,7 +108,7 @@ else:
 if second is not None:
     tokens_b, xb, wb = second
     if how == "pca":  # each sentence in its own best plane
-        xb = geometry.in_own_span(xb)
+        xb = ui.own_span(xb)
         plane_b = geometry.fit_pca(np.vstack([xb, wb @ xb]))
     else:
         plane_b = plane
