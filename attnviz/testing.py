@@ -276,6 +276,18 @@ const decode = (v) => {
 };
 """
 
+# ticks(g): a drawn Plotly chart div's tick labels, {ticks: how many, cut: the text of those that stick
+# out of its SVG} (cut off: the figures size their margins by estimate, so tests measure them).
+TICKS_JS = r"""
+const ticks = (g) => {
+  const box = g.querySelector('.main-svg').getBoundingClientRect();
+  const all = Array.from(g.querySelectorAll('.xaxislayer-above text, .yaxislayer-above text'));
+  const out = (r) => r.left < box.left - 1 || r.right > box.right + 1
+    || r.top < box.top - 1 || r.bottom > box.bottom + 1;
+  return {ticks: all.length, cut: all.filter((t) => out(t.getBoundingClientRect())).map((t) => t.textContent)};
+};
+"""
+
 # One snapshot of a page, taken in the browser so that every field describes the same moment: the
 # chart keyed `key` (else the index-th plotly chart), the app's state, notices and the Sentence box.
 STATE_JS = (

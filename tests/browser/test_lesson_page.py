@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from attnviz import core, handout, lesson
-from attnviz.testing import DECODE_JS
+from attnviz.testing import DECODE_JS, TICKS_JS
 
 pytestmark = pytest.mark.browser
 
@@ -97,16 +97,15 @@ def test_presenter_mode_fits_a_projector(app):
 # Per chart: the trace types asked for, the types plotly.js drew them as (a type the bundle lacks is
 # silently drawn as an empty scatter, with no console message), what each type left in the SVG, and the
 # tick labels that stick out of the chart (cut off: the figures leave the margins to Streamlit's theme).
-CHARTS_JS = """() => Array.from(document.querySelectorAll('.plotly-graph-div')).map((g) => {
-  const box = g.querySelector('.main-svg').getBoundingClientRect();
-  const ticks = Array.from(g.querySelectorAll('.xaxislayer-above text, .yaxislayer-above text'));
-  const out = (r) => r.left < box.left - 1 || r.right > box.right + 1
-    || r.top < box.top - 1 || r.bottom > box.bottom + 1;
-  return {id: g.id, asked: g.data.map((t) => t.type), drawn: g._fullData.map((t) => t.type),
-    visible: g._fullData.every((t) => t.visible === true),
-    heatmap: g.querySelectorAll('.hm image').length, bar: g.querySelectorAll('.barlayer .point path').length,
-    scatter: g.querySelectorAll('.scatterlayer .trace').length, ticks: ticks.length,
-    cut: ticks.filter((t) => out(t.getBoundingClientRect())).map((t) => t.textContent)}; })"""
+CHARTS_JS = (
+    "() => {"
+    + TICKS_JS
+    + """return Array.from(document.querySelectorAll('.plotly-graph-div')).map((g) => ({id: g.id,
+  asked: g.data.map((t) => t.type), drawn: g._fullData.map((t) => t.type),
+  visible: g._fullData.every((t) => t.visible === true),
+  heatmap: g.querySelectorAll('.hm image').length, bar: g.querySelectorAll('.barlayer .point path').length,
+  scatter: g.querySelectorAll('.scatterlayer .trace').length, ...ticks(g)})); }"""
+)
 
 
 def test_handout_draws_offline_and_shows_numpys_w(browser, minilm, tmp_path):

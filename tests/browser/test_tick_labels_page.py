@@ -5,20 +5,20 @@ from __future__ import annotations
 
 import pytest
 
+from attnviz import testing
+
 pytestmark = pytest.mark.browser
 
 # per chart: its key, how many tick labels it has, and the text of those that stick out of its SVG
-TICKS_JS = """() => Array.from(document.querySelectorAll('[data-testid="stPlotlyChart"]')).map((el) => {
-  const g = el.querySelector('.js-plotly-plot');
-  const box = g.querySelector('.main-svg').getBoundingClientRect();
-  const ticks = Array.from(g.querySelectorAll('.xaxislayer-above text, .yaxislayer-above text'));
-  const out = (r) => r.left < box.left - 1 || r.right > box.right + 1
-    || r.top < box.top - 1 || r.bottom > box.bottom + 1;
+TICKS_JS = (
+    "() => {"
+    + testing.TICKS_JS
+    + """return Array.from(document.querySelectorAll('[data-testid="stPlotlyChart"]')).map((el) => {
   const classes = Array.from(el.closest('[class*="st-key-"]')?.classList || []);
   const key = classes.find((c) => c.startsWith('st-key-')) || '';
-  const cut = ticks.filter((t) => out(t.getBoundingClientRect())).map((t) => t.textContent);
-  return {key: key.slice(7), ticks: ticks.length, cut};
-})"""
+  return {key: key.slice(7), ...ticks(el.querySelector('.js-plotly-plot'))};
+}); }"""
+)
 
 SENTENCES = {
     "wide": "東京の夜は 静か 😀😀 WWWWWWWWWWWW MMMMMMMMMM mmmmmmmmmmmm",
