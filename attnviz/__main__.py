@@ -3,7 +3,8 @@ and python -m attnviz train --task TASK --steps N --seed S [--length n] [--lr X]
 python -m attnviz cost [--json],
 python -m attnviz vision --index I --patch P [--json] and python -m attnviz vision train --seed S [--json].
 
-Computed by the same core as the pages. Errors go to stderr with exit code 2. To analyse the word
+Computed by the same core as the pages. Errors go to stderr with exit code 2; a pipe closed early
+(`| head`) ends the output quietly with exit code 141. To analyse the word
 "train" itself, write python -m attnviz -- train.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 import numpy as np
@@ -449,5 +451,21 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+SIGPIPE_EXIT = 141  # 128 + SIGPIPE (13): what a shell reports for `cat big | head` under pipefail
+
+
+def run(argv: list[str] | None = None) -> int:
+    """main, for a pipe whose reader may stop early (`| head -c 20`): the output is flushed here, so a
+    closed pipe shows up as BrokenPipeError now, not at interpreter exit; then stdout goes to /dev/null
+    (so the exit's own flush cannot fail again) and the exit code is 141, without a traceback."""
+    try:
+        code = main(argv)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return SIGPIPE_EXIT
+    return code
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())
