@@ -2,6 +2,9 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
+# `make run` listens on every network interface, so a class on the room's network can open it;
+# ADDRESS=127.0.0.1 keeps it on this machine only.
+ADDRESS ?=
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export HF_HUB_DISABLE_PROGRESS_BARS := 1
@@ -23,8 +26,9 @@ $(VENV)/.dev: $(VENV)/.app requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-run: setup  ## start the app on http://localhost:$(PORT) with "hi how are you" loaded
-	$(PY) -m streamlit run app.py --server.headless true --server.port $(PORT) --browser.gatherUsageStats false
+run: setup  ## start the app on http://localhost:$(PORT) with "hi how are you" loaded (every interface unless ADDRESS=…)
+	@echo "attnviz: $(if $(ADDRESS),listening on $(ADDRESS) only,listening on every network interface: anyone on this network can open the Network URL below (make run ADDRESS=127.0.0.1 keeps it on this machine))"
+	$(PY) -m streamlit run app.py --server.headless true --server.port $(PORT) --browser.gatherUsageStats false$(if $(ADDRESS), --server.address $(ADDRESS))
 
 test: setup-dev  ## lint, then the whole suite (maths, figures, pages, CLI, browser)
 	$(PY) -m ruff check .
