@@ -103,8 +103,9 @@ def lesson_screen() -> None:
                 said = lesson.reveal(question, question.options.index(guess))
                 st.success(ui.md_escape(said), icon=":material/visibility:")
 
+    drawn = screen.figure is not None and revealed
     with chart_box:
-        if screen.figure is not None and revealed:
+        if drawn:
             fig = screen.figure()
             if present:
                 fig.update_layout(height=min(fig.layout.height or PRESENT_HEIGHT, PRESENT_HEIGHT))
@@ -116,6 +117,7 @@ def lesson_screen() -> None:
     if not present:
         for k, matrix in enumerate(screen.matrices):
             ui.csv_button(matrix, key=f"lesson_csv_{k}")
+    if not present and drawn:  # a screen without a chart has no toolbar to speak of
         st.caption(
             "The chart's toolbar (top right of the chart) saves it as a PNG or an SVG, as chosen in the sidebar; "
             "the handout in the sidebar holds the whole lesson for this sentence in one file."

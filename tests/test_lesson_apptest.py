@@ -309,3 +309,15 @@ def test_the_cli_handout_is_the_lesson_page(url, tmp_path):
         if i < N:
             at.button(key="lesson_next").click().run()
             assert not at.exception, at.exception
+
+
+def test_the_toolbar_caption_is_under_charts_only():
+    """The caption about the chart's toolbar stands where a chart is drawn: not on screens without one, nor
+    before Reveal."""
+    at = app(s="the cat sat on the mat")
+    for i in range(1, N + 1):
+        toolbar = [c for c in at.caption if "toolbar" in c.value]
+        assert len(toolbar) == (1 if at.get("plotly_chart") else 0), (i, title(at))
+        if i < N:
+            at.button(key="lesson_next").click().run()
+    assert not at.get("plotly_chart") and title(at).startswith(f"{N} · ")  # the last screen has no chart
