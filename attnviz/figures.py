@@ -173,6 +173,41 @@ def _margins(rows: tuple[str, ...], cols: tuple[str, ...] | None, n_cols: int, *
     return {"l": 14 + label_px(rows), "t": int(t)} | ({"r": int(slant)} if tilted else {})
 
 
+CELL_TEXT_PAD = 4  # px of a cell left beside its number (2 on each side), so neighbours never touch
+
+
+def _cell_texts(trace) -> list[str]:
+    """The numbers a heatmap trace writes in its cells (its texttemplate "%{z:.2f}" or "%{z:.0f}" applied)."""
+    digits = int(trace.texttemplate.split(".", 1)[1].split("f", 1)[0])
+    z = np.asarray(trace.z, dtype=np.float64)
+    return [f"{v:.{digits}f}" for v in z[np.isfinite(z)]]
+
+
+def fit_cell_text(fig: go.Figure, width: int) -> go.Figure:
+    """Leave out the numbers in heatmap cells that would not fit their cells when the figure is drawn `width`
+    px wide (at its layout height): a number wider than its cell runs into the next one. The hover still
+    shows every value. The numbers' widths are estimated as the tick labels' are (label_px, which errs wide),
+    at the text's font size; a square heatmap's cells are as wide as its shorter side allows."""
+    layout = fig.layout
+    margin = layout.margin
+    plot_w = width - (margin.l or 0) - (margin.r or 0)
+    plot_h = (layout.height or 450) - (margin.t or 0) - (margin.b or 0)
+    for trace in fig.data:
+        if trace.type != "heatmap" or not trace.texttemplate:
+            continue
+        x_axis, y_axis = (layout[f"{a}axis{(getattr(trace, a + 'axis') or a)[1:]}"] for a in "xy")  # "x2" -> xaxis2
+        n_rows, n_cols = np.shape(trace.z)
+        x0, x1 = x_axis.domain or (0, 1)
+        cell = plot_w * (x1 - x0) / n_cols
+        if y_axis.scaleanchor:  # square cells: the shorter side decides
+            y0, y1 = y_axis.domain or (0, 1)
+            cell = min(cell, plot_h * (y1 - y0) / n_rows)
+        text = label_px(tuple(_cell_texts(trace))) * (trace.textfont.size or 12) / 12
+        if text + CELL_TEXT_PAD > cell - (trace.xgap or 0):
+            trace.texttemplate = None
+    return fig
+
+
 _SQUARE_X, _SQUARE_Y = {"constrain": "domain"}, {"scaleanchor": "x", "constrain": "domain"}  # square cells
 _FIXED = {"automargin": False}  # the margins are sized to the labels (see _margins)
 
