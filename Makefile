@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export HF_HUB_DISABLE_PROGRESS_BARS := 1
 
-.PHONY: setup setup-dev run test lint format bench scale plotlyjs clean
+.PHONY: setup setup-dev run test lint format bench scale plotlyjs axe clean
 
 setup: $(VENV)/.app  ## the app's environment
 
@@ -62,6 +62,12 @@ plotlyjs: setup  ## refresh the handout's vendored plotly.js (cartesian bundle) 
 	(cd $$tmp && npm pack --silent plotly.js-cartesian-dist-min@$$v >/dev/null && tar xzf *.tgz) && \
 	cp $$tmp/package/plotly-cartesian.min.js attnviz/data/plotly-cartesian.min.js && \
 	cp $$tmp/package/LICENSE attnviz/data/plotly.js-LICENSE && rm -rf $$tmp && echo "plotly.js $$v vendored"
+
+AXE_VERSION ?= 4.14.1
+axe:  ## refresh the browser tests' vendored axe-core (npm axe-core@$(AXE_VERSION)); needs npm
+	tmp=$$(mktemp -d) && (cd $$tmp && npm pack --silent axe-core@$(AXE_VERSION) >/dev/null && tar xzf *.tgz) && \
+	cp $$tmp/package/axe.min.js $$tmp/package/LICENSE $$tmp/package/LICENSE-3RD-PARTY.txt tests/browser/axe/ && \
+	rm -rf $$tmp && echo "axe-core $(AXE_VERSION) vendored"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache screenshots benchmarks/out
