@@ -2,11 +2,14 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
+# `make run` listens on every network interface, so a class on the room's network can open it;
+# ADDRESS=127.0.0.1 keeps it on this machine only.
+ADDRESS ?=
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export HF_HUB_DISABLE_PROGRESS_BARS := 1
 
-.PHONY: setup setup-dev run test lint format bench scale plotlyjs clean
+.PHONY: setup setup-dev run test lint format bench scale plotlyjs axe clean
 
 setup: $(VENV)/.app  ## the app's environment
 
@@ -23,8 +26,9 @@ $(VENV)/.dev: $(VENV)/.app requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-run: setup  ## start the app on http://localhost:$(PORT) with "hi how are you" loaded
-	$(PY) -m streamlit run app.py --server.headless true --server.port $(PORT) --browser.gatherUsageStats false
+run: setup  ## start the app on http://localhost:$(PORT) with "hi how are you" loaded (every interface unless ADDRESS=…)
+	@echo "attnviz: $(if $(ADDRESS),listening on $(ADDRESS) only,listening on every network interface: anyone on this network can open the Network URL below (make run ADDRESS=127.0.0.1 keeps it on this machine))"
+	$(PY) -m streamlit run app.py --server.headless true --server.port $(PORT) --browser.gatherUsageStats false$(if $(ADDRESS), --server.address $(ADDRESS))
 
 test: setup-dev  ## lint, then the whole suite (maths, figures, pages, CLI, browser)
 	$(PY) -m ruff check .
@@ -58,6 +62,12 @@ plotlyjs: setup  ## refresh the handout's vendored plotly.js (cartesian bundle) 
 	(cd $$tmp && npm pack --silent plotly.js-cartesian-dist-min@$$v >/dev/null && tar xzf *.tgz) && \
 	cp $$tmp/package/plotly-cartesian.min.js attnviz/data/plotly-cartesian.min.js && \
 	cp $$tmp/package/LICENSE attnviz/data/plotly.js-LICENSE && rm -rf $$tmp && echo "plotly.js $$v vendored"
+
+AXE_VERSION ?= 4.14.1
+axe:  ## refresh the browser tests' vendored axe-core (npm axe-core@$(AXE_VERSION)); needs npm
+	tmp=$$(mktemp -d) && (cd $$tmp && npm pack --silent axe-core@$(AXE_VERSION) >/dev/null && tar xzf *.tgz) && \
+	cp $$tmp/package/axe.min.js $$tmp/package/LICENSE $$tmp/package/LICENSE-3RD-PARTY.txt tests/browser/axe/ && \
+	rm -rf $$tmp && echo "axe-core $(AXE_VERSION) vendored"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache screenshots benchmarks/out

@@ -3,7 +3,8 @@ and python -m attnviz train --task TASK --steps N --seed S [--length n] [--lr X]
 python -m attnviz cost [--json],
 python -m attnviz vision --index I --patch P [--json] and python -m attnviz vision train --seed S [--json].
 
-Computed by the same core as the pages. Errors go to stderr with exit code 2. To analyse the word
+Computed by the same core as the pages. Errors go to stderr with exit code 2; a pipe closed early
+(`| head`) ends the output quietly with exit code 141. To analyse the word
 "train" itself, write python -m attnviz -- train.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 import numpy as np
@@ -29,7 +31,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--embedding", choices=KINDS, default="static", help="where X comes from (default static)")
     p.add_argument("--scale", choices=core.SCALES, default="none", help="multiply scores by 1 or 1/√d")
     p.add_argument("--temperature", type=float, default=1.0, help="divide scores by T (default 1)")
-    p.add_argument("--no-special", action="store_true", help="drop [CLS] and [SEP]")
+    p.add_argument(
+        "--special",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="keep [CLS] and [SEP] (default: dropped before the softmax, as the app and attnviz.explain do)",
+    )
     p.add_argument("--layer", type=int, help="a learned head of MiniLM: layer 0-5 (with --head)")
     p.add_argument("--head", type=int, help="a learned head of MiniLM: head 0-11 (with --layer)")
     p.add_argument(
@@ -94,12 +101,12 @@ def learned_head(args: argparse.Namespace) -> dict:
         )
     pieces = minilm.tokenize(args.sentence)
     trace = bert.forward(weights, pieces.ids, pieces.tokens).layers[args.layer]
-    keep = pieces.shown(not args.no_special)
+    keep = pieces.shown(args.special)
     scores = trace.scores[args.head][keep][:, keep]
     return {
-        "tokens": list(pieces.shown_tokens(not args.no_special)),
+        "tokens": list(pieces.shown_tokens(args.special)),
         "scores": scores.astype(float).tolist(),
-        "weights": visible(trace.weights[args.head], pieces.special, not args.no_special).astype(float).tolist(),
+        "weights": visible(trace.weights[args.head], pieces.special, args.special).astype(float).tolist(),
         "notices": list(pieces.notices),
     }
 
@@ -121,7 +128,7 @@ def cross_attention(args: argparse.Namespace) -> dict:
     texts = {"the sentence (A)": args.sentence, "--cross (B)": args.cross}
     if args.layer is None:
         a, b = _each(texts, lambda text: embed(text, args.embedding))
-        if args.no_special:
+        if not args.special:
             a, b = a.without_special(), b.without_special()
         trace = core.cross_attention(
             a.vectors, b.vectors, a.tokens, b.tokens, scale=args.scale, temperature=args.temperature
@@ -137,7 +144,7 @@ def cross_attention(args: argparse.Namespace) -> dict:
             qkv.minilm_source(w, bert.forward(w, p.ids, p.tokens, layers=args.layer), args.layer, args.head)
             for p in (a, b)
         )  # each sentence encoded on its own, up to the layer's input
-        show = not args.no_special
+        show = args.special
         trace = qkv.head_trace(sa, context=sb, keep=a.shown(show), keep_context=b.shown(show))
         queries, keys = a.shown_tokens(show), b.shown_tokens(show)
         scores, weights = trace.scores[0], trace.weights[0]
@@ -375,7 +382,7 @@ def write_handout(args: argparse.Namespace, trace: core.AttentionTrace, source: 
     if args.embedding != "toy":
         try:
             minilm = load_minilm()
-            head = lesson.learned_head(bert_weights(minilm), minilm.tokenize(args.sentence), not args.no_special)
+            head = lesson.learned_head(bert_weights(minilm), minilm.tokenize(args.sentence), args.special)
         except ModelUnavailable:
             head = None  # the lesson says the head is random
     text = handout.render(lesson.Context(trace, source, head))
@@ -408,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     try:
         emb = embed(args.sentence, args.embedding)
-        if args.no_special:
+        if not args.special:
             emb = emb.without_special()
         trace = core.self_attention(emb.vectors, emb.tokens, scale=args.scale, temperature=args.temperature)
     except (core.AttentionError, ModelUnavailable) as e:
@@ -449,5 +456,21 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+SIGPIPE_EXIT = 141  # 128 + SIGPIPE (13): what a shell reports for `cat big | head` under pipefail
+
+
+def run(argv: list[str] | None = None) -> int:
+    """main, for a pipe whose reader may stop early (`| head -c 20`): the output is flushed here, so a
+    closed pipe shows up as BrokenPipeError now, not at interpreter exit; then stdout goes to /dev/null
+    (so the exit's own flush cannot fail again) and the exit code is 141, without a traceback."""
+    try:
+        code = main(argv)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return SIGPIPE_EXIT
+    return code
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

@@ -143,6 +143,7 @@ _YAXIS = {"autorange": "reversed", "type": "category"}  # row 1 on top, like a m
 # measures every label, widens the margins and draws it all again (at 128 tokens that doubled the
 # browser's time to show W after Enter). Widths are estimated generously at Plotly's 12 px tick font.
 PX_PER_CHAR = 7.0  # a typical character; the estimate below errs wide (measured in Chromium: 5-11 px)
+LABEL_LINE_PX = 16  # the height of a 12 px label's box
 LABEL_PX_MAX = 260  # a longer label is cut at the margin (its hover still shows it whole)
 _CHAR_PX = {**dict.fromkeys("MWmw@%", 11.5), **dict.fromkeys("iljtfrI.,;:|!'` ", 4.5)}
 
@@ -164,13 +165,51 @@ def _margins(rows: tuple[str, ...], cols: tuple[str, ...] | None, n_cols: int, *
     """l and t (px) that hold the row labels (left) and the column labels (top; see _tilted).
 
     A label tilted by 45° rises by (width + height) · sin 45° and reaches as far to the right of its
-    tick, so the last column's label needs room in the right margin too (a colour bar there widens it)."""
+    tick, so the last column's label needs room in the right margin too (a colour bar there widens it).
+    Measured in Chromium (12 px labels): a label's box is 16 px high; a level one ends 14 px above the
+    plot, a tilted one 18 px (so "hi" needs 31 px, and "r0c0", 26 px wide, 48 px); a row label ends 16 px
+    left of the plot."""
     top = label_px(cols) if cols is not None else PX_PER_CHAR * len(f"d{n_cols}")
     tilted = _tilted(cols, n_cols)
-    slant = 0.71 * (top + 14) + 12
+    slant = 0.71 * (top + LABEL_LINE_PX) + 20
     axis_title = 22 if cols is None else 0  # "feature"
-    t = (slant if tilted else 28) + axis_title + (32 if title else 0)
-    return {"l": 14 + label_px(rows), "t": int(t)} | ({"r": int(slant)} if tilted else {})
+    t = (slant if tilted else LABEL_LINE_PX + 16) + axis_title + (32 if title else 0)
+    return {"l": 18 + label_px(rows), "t": int(t)} | ({"r": int(slant)} if tilted else {})
+
+
+CELL_TEXT_PAD = 4  # px of a cell left beside its number (2 on each side), so neighbours never touch
+
+
+def _cell_texts(trace) -> list[str]:
+    """The numbers a heatmap trace writes in its cells (its texttemplate "%{z:.2f}" or "%{z:.0f}" applied)."""
+    digits = int(trace.texttemplate.split(".", 1)[1].split("f", 1)[0])
+    z = np.asarray(trace.z, dtype=np.float64)
+    return [f"{v:.{digits}f}" for v in z[np.isfinite(z)]]
+
+
+def fit_cell_text(fig: go.Figure, width: int) -> go.Figure:
+    """Leave out the numbers in heatmap cells that would not fit their cells when the figure is drawn `width`
+    px wide (at its layout height): a number wider than its cell runs into the next one. The hover still
+    shows every value. The numbers' widths are estimated as the tick labels' are (label_px, which errs wide),
+    at the text's font size; a square heatmap's cells are as wide as its shorter side allows."""
+    layout = fig.layout
+    margin = layout.margin
+    plot_w = width - (margin.l or 0) - (margin.r or 0)
+    plot_h = (layout.height or 450) - (margin.t or 0) - (margin.b or 0)
+    for trace in fig.data:
+        if trace.type != "heatmap" or not trace.texttemplate:
+            continue
+        x_axis, y_axis = (layout[f"{a}axis{(getattr(trace, a + 'axis') or a)[1:]}"] for a in "xy")  # "x2" -> xaxis2
+        n_rows, n_cols = np.shape(trace.z)
+        x0, x1 = x_axis.domain or (0, 1)
+        cell = plot_w * (x1 - x0) / n_cols
+        if y_axis.scaleanchor:  # square cells: the shorter side decides
+            y0, y1 = y_axis.domain or (0, 1)
+            cell = min(cell, plot_h * (y1 - y0) / n_rows)
+        text = label_px(tuple(_cell_texts(trace))) * (trace.textfont.size or 12) / 12
+        if text + CELL_TEXT_PAD > cell - (trace.xgap or 0):
+            trace.texttemplate = None
+    return fig
 
 
 _SQUARE_X, _SQUARE_Y = {"constrain": "domain"}, {"scaleanchor": "x", "constrain": "domain"}  # square cells
@@ -857,6 +896,7 @@ def memory_chart(n, exact_bytes, linear_bytes, limits: dict[str, float]) -> go.F
         lines,
         {
             "height": 380,
+            "margin": MARGIN | {"r": 24},  # the last tick label, 10⁶, is centred on the plot's right edge
             "xaxis": {"title": {"text": "n (tokens)"}, "type": "log", "exponentformat": "power"},
             "yaxis": {"title": {"text": "bytes (float64)"}, "type": "log", "exponentformat": "SI"},
             "legend": {"orientation": "h", "y": 1.14},

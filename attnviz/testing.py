@@ -288,6 +288,24 @@ const ticks = (g) => {
 };
 """
 
+# cells(g): the numbers a drawn Plotly chart div writes in its heatmaps' cells, {texts: how many, overlaps: the
+# first pairs of texts whose boxes overlap (a number running into its neighbour), count: how many pairs}.
+CELLS_JS = r"""
+const cells = (g) => {
+  const boxes = Array.from(g.querySelectorAll('.heatmaplayer text')).filter((t) => t.textContent.trim())
+    .map((t) => { const r = t.getBoundingClientRect();
+                  return {text: t.textContent, l: r.left, r: r.right, t: r.top, b: r.bottom}; });
+  const pairs = [];
+  for (let i = 0; i < boxes.length; i++) {
+    for (let j = i + 1; j < boxes.length; j++) {
+      const a = boxes[i], b = boxes[j];
+      if (a.l < b.r - 0.5 && b.l < a.r - 0.5 && a.t < b.b - 0.5 && b.t < a.b - 0.5) pairs.push([a.text, b.text]);
+    }
+  }
+  return {texts: boxes.length, overlaps: pairs.slice(0, 8), count: pairs.length};
+};
+"""
+
 # One snapshot of a page, taken in the browser so that every field describes the same moment: the
 # chart keyed `key` (else the index-th plotly chart), the app's state, notices and the Sentence box.
 STATE_JS = (

@@ -325,6 +325,29 @@ def _url_params() -> dict[str, str]:
     return {URL_KEYS[k]: _to_url(k, st.session_state[k]) for k in DEFAULTS if k != SENTENCE2 or st.session_state[k]}
 
 
+def _attention_controls() -> None:
+    """The temperature T and the scale s (in the sidebar)."""
+    st.slider(
+        "Temperature T",
+        min_value=core.TEMPERATURE_RANGE[0],
+        max_value=core.TEMPERATURE_RANGE[1],
+        step=TEMPERATURE_STEP,
+        key=_widget(TEMPERATURE),
+        on_change=_keep,
+        args=(TEMPERATURE,),
+        help="The scores are divided by T before the softmax: small T sharpens, large T flattens.",
+    )
+    st.radio(
+        "Scale s",
+        core.SCALES,
+        format_func=SCALE_LABELS.get,
+        key=_widget(SCALE),
+        on_change=_keep,
+        args=(SCALE,),
+        help="Multiply the scores by 1/√d, as the Transformer does, so they do not grow with d.",
+    )
+
+
 def _text_controls() -> None:
     """The sentence, the second sentence, the embedding and [CLS]/[SEP] (in the sidebar)."""
     st.text_input(
@@ -363,13 +386,21 @@ def _text_controls() -> None:
     )
 
 
-def sidebar(page: str, extra: Mapping[str, Setting], *, text: bool = True) -> Settings:
+IMAGES_NOTE = "This page works on images; the sentence and its settings are used on the other pages."
+
+
+def sidebar(
+    page: str, extra: Mapping[str, Setting], *, text: bool = True, attention: bool = True, note: str = IMAGES_NOTE
+) -> Settings:
     """Render the shared sidebar on a page; return the settings every page reads.
 
     extra: the page's own settings by session-state key, initialised from the URL in the same way,
     kept across page switches and written back to the URL (but not carried to other pages' links).
     text: False on a page about something else than the sentence (images): the sentence, embedding
     and [CLS]/[SEP] controls are left out (their values stay in the links), temperature and scale stay.
+    attention: False on a page whose attention does not read the shared temperature and scale (the Train
+    page's layer has its own): those two are left out too (their values stay in the links).
+    note: what the sidebar says instead of the controls it leaves out.
     """
     for key in DEFAULTS:  # once per session: from a shared link, or the defaults
         if key not in st.session_state:
@@ -386,27 +417,10 @@ def sidebar(page: str, extra: Mapping[str, Setting], *, text: bool = True) -> Se
         st.divider()
         if text:
             _text_controls()
-        else:
-            st.caption("This page works on images; the sentence and its settings are used on the other pages.")
-        st.slider(
-            "Temperature T",
-            min_value=core.TEMPERATURE_RANGE[0],
-            max_value=core.TEMPERATURE_RANGE[1],
-            step=TEMPERATURE_STEP,
-            key=_widget(TEMPERATURE),
-            on_change=_keep,
-            args=(TEMPERATURE,),
-            help="The scores are divided by T before the softmax: small T sharpens, large T flattens.",
-        )
-        st.radio(
-            "Scale s",
-            core.SCALES,
-            format_func=SCALE_LABELS.get,
-            key=_widget(SCALE),
-            on_change=_keep,
-            args=(SCALE,),
-            help="Multiply the scores by 1/√d, as the Transformer does, so they do not grow with d.",
-        )
+        if not (text and attention):
+            st.caption(note)
+        if attention:
+            _attention_controls()
         st.radio(
             "Charts save as",
             tuple(CHART_FORMATS),
@@ -463,19 +477,25 @@ def layer_and_head(left, right, prefix: str) -> tuple[int, int]:
 
 
 def setup(
-    title: str, extra: Mapping[str, Setting] | None = None, *, text: bool = True, collapsed: bool = False
+    title: str,
+    extra: Mapping[str, Setting] | None = None,
+    *,
+    text: bool = True,
+    attention: bool = True,
+    note: str = IMAGES_NOTE,
+    collapsed: bool = False,
 ) -> Settings:
     """Every page starts here: page config and the shared sidebar (plus the page's own settings).
 
-    text=False leaves the sentence's controls out (see `sidebar`); collapsed: start with the sidebar
-    closed (presenter mode)."""
+    text=False leaves the sentence's controls out, attention=False the temperature and scale, and note
+    says why (see `sidebar`); collapsed: start with the sidebar closed (presenter mode)."""
     st.set_page_config(
         page_title=f"{title} · {TITLE}",
         page_icon=FAVICON,
         layout="wide",
         initial_sidebar_state="collapsed" if collapsed else "auto",
     )
-    return sidebar(title, extra or {}, text=text)
+    return sidebar(title, extra or {}, text=text, attention=attention, note=note)
 
 
 def widget(key: str, then: Callable[[], None] | None = None) -> dict:

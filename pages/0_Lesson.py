@@ -6,7 +6,7 @@ predict-then-reveal on chosen screens, CSV exports, and the whole lesson as one 
 
 import streamlit as st
 
-from attnviz import handout, lesson, ui
+from attnviz import figures, handout, lesson, ui
 from attnviz.ui import Setting
 
 N = len(lesson.SCREENS)
@@ -17,6 +17,9 @@ SETTINGS = {
     PRESENT: Setting("present", False, ui.flag),
 }
 PRESENT_HEIGHT = 430  # px: title, text, formula and one chart within a 1280 × 720 projector
+# The chart column's width in presenter mode at 1280 px (measured: 640; wider on a wider screen): the numbers
+# in a heatmap's cells are drawn only where they fit at this width (figures.fit_cell_text), else hover shows them.
+PRESENT_CHART_PX = 620
 # A fixed style block (no user text): larger type, less padding, for a projector.
 PRESENTER_CSS = """<style>
 .stMainBlockContainer { padding-top: 3.6rem; padding-bottom: 0.5rem; max-width: 100%; }
@@ -103,11 +106,12 @@ def lesson_screen() -> None:
                 said = lesson.reveal(question, question.options.index(guess))
                 st.success(ui.md_escape(said), icon=":material/visibility:")
 
+    drawn = screen.figure is not None and revealed
     with chart_box:
-        if screen.figure is not None and revealed:
+        if drawn:
             fig = screen.figure()
-            if present:
-                fig.update_layout(height=min(fig.layout.height or PRESENT_HEIGHT, PRESENT_HEIGHT))
+            if present:  # the chart as large as the projector allows, its cells' numbers only where they fit
+                figures.fit_cell_text(fig.update_layout(height=PRESENT_HEIGHT), PRESENT_CHART_PX)
             ui.chart(fig, key="lesson_chart")
             st.caption(ui.md_escape(screen.caption))
         elif screen.figure is not None:
@@ -116,6 +120,7 @@ def lesson_screen() -> None:
     if not present:
         for k, matrix in enumerate(screen.matrices):
             ui.csv_button(matrix, key=f"lesson_csv_{k}")
+    if not present and drawn:  # a screen without a chart has no toolbar to speak of
         st.caption(
             "The chart's toolbar (top right of the chart) saves it as a PNG or an SVG, as chosen in the sidebar; "
             "the handout in the sidebar holds the whole lesson for this sentence in one file."

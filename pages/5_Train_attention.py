@@ -66,7 +66,12 @@ def reset() -> None:
 
 
 in_link = frozenset(k for k in PRESET_KEYS if SETTINGS[k].url in st.query_params)  # before setup writes them
-ui.setup("Train attention", SETTINGS)
+# The layer trained here reads letters, not the sentence, and scales its scores by 1/√d_head with no
+# temperature: the sidebar's sentence, embedding, [CLS]/[SEP], T and s would do nothing, so they are left out.
+NOTE = ("This page trains its own attention layer on sequences of letters, its scores scaled by 1/√d_head and no "
+        "temperature: the sentence, the embedding, [CLS]/[SEP], the temperature and the scale are used on the "
+        "other pages.")  # fmt: skip
+ui.setup("Train attention", SETTINGS, text=False, attention=False, note=NOTE)
 if "train_arrived" not in st.session_state:  # a shared link: its preset, then the settings it names itself
     st.session_state["train_arrived"] = True
     if (name := st.session_state["train_preset"]) is not None:

@@ -15,14 +15,17 @@ def cli(*args):
     return subprocess.run([sys.executable, "-m", "attnviz", *args], capture_output=True, text=True, timeout=120)
 
 
-def test_json_matches_the_core(minilm):
-    r = cli("hi how are you", "--json")
+@pytest.mark.parametrize("special", [False, True])
+def test_json_matches_the_core(minilm, special):
+    """[CLS]/[SEP] dropped by default, as the app and attnviz.explain do; --special keeps them."""
+    r = cli("hi how are you", "--json", *(["--special"] if special else []))
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert set(out) == {"tokens", "scores", "weights", "output"}
     emb = minilm.static("hi how are you")
+    emb = emb if special else emb.without_special()
     tr = core.self_attention(emb.vectors, emb.tokens)
-    assert out["tokens"] == ["[CLS]", "hi", "how", "are", "you", "[SEP]"]
+    assert out["tokens"] == ["[CLS]", "hi", "how", "are", "you", "[SEP]"][0 if special else 1 : 6 if special else 5]
     np.testing.assert_allclose(out["scores"], tr.scores, atol=1e-9)
     np.testing.assert_allclose(out["weights"], tr.weights, atol=1e-12)
     np.testing.assert_allclose(out["output"], tr.output, atol=1e-9)
@@ -88,12 +91,12 @@ def test_long_and_odd_text_gives_notices_not_tracebacks():
     r = cli("Café 😀 你好 <b>x</b> " * 200, "--json")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
-    assert len(out["tokens"]) == 256
+    assert len(out["tokens"]) == 254  # 256 pieces, [CLS] and [SEP] among them, dropped
     assert "not shown" in r.stderr and "[UNK]" in r.stderr
 
 
 def test_learned_head_json(minilm):
-    r = cli("the cat sat on the mat", "--json", "--layer", "4", "--head", "11")
+    r = cli("the cat sat on the mat", "--json", "--layer", "4", "--head", "11", "--special")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     ids = minilm.tokenize("the cat sat on the mat").ids
@@ -104,7 +107,7 @@ def test_learned_head_json(minilm):
 
 
 def test_learned_head_without_markers_renormalises(minilm):
-    out = json.loads(cli("the cat sat", "--json", "--layer", "0", "--head", "0", "--no-special").stdout)
+    out = json.loads(cli("the cat sat", "--json", "--layer", "0", "--head", "0").stdout)
     model = minilm.forward(minilm.tokenize("the cat sat").ids, attentions=True).attentions[0][0, 0].numpy()
     inner = model[1:-1, 1:-1]
     assert out["tokens"] == ["the", "cat", "sat"]

@@ -17,7 +17,7 @@ def test_unparameterised_cross_attention(minilm):
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert set(out) == KEYS
-    a, b = minilm.static(TROPHY_BIG), minilm.static(TROPHY_SMALL)
+    a, b = minilm.static(TROPHY_BIG).without_special(), minilm.static(TROPHY_SMALL).without_special()  # the default
     assert out["queries"] == list(a.tokens) and out["keys"] == list(b.tokens)
     scores = a.vectors @ b.vectors.T  # raw X_A X_Bᵀ, before scale and temperature
     np.testing.assert_allclose(out["scores"], scores, rtol=1e-9)
@@ -39,7 +39,7 @@ def test_flags_reach_the_cross_attention(minilm):
 
 
 @pytest.mark.parametrize(
-    "extra", [[], ["--no-special"], ["--layer", "3", "--head", "7"], ["--layer", "0", "--head", "2", "--no-special"]]
+    "extra", [[], ["--special"], ["--layer", "3", "--head", "7"], ["--layer", "0", "--head", "2", "--special"]]
 )
 def test_cross_attention_with_itself_is_self_attention(extra):
     text = "the bank of the river flooded the bank"
@@ -53,7 +53,7 @@ def test_cross_attention_with_itself_is_self_attention(extra):
 @pytest.mark.parametrize("special", [True, False])
 def test_learned_cross_attention_matches_torch(minilm, special):
     a, b = "The cat sat on the mat.", "Le chat est assis sur le tapis."
-    args = ["--json", "--layer", "4", "--head", "9"] + ([] if special else ["--no-special"])
+    args = ["--json", "--layer", "4", "--head", "9"] + (["--special"] if special else [])
     r = cli(a, "--cross", b, *args)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)

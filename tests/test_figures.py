@@ -100,6 +100,7 @@ def _samples() -> dict:
             np.stack([digit, digit]), r(size=(2, 8, 8)), ["a", "<b>"], value_name="w"
         ),
         "confusion_heatmap": lambda: figures.confusion_heatmap(np.arange(100).reshape(10, 10)),
+        "fit_cell_text": lambda: f.fit_cell_text(f.qkv(*rng.normal(size=(3, 5, 8)), tokens, query=2), 620),
         "qk_space": lambda: f.qk_space(
             f.qk_corpus_traces(r(size=(6, 2)), np.arange(6) < 3, np.zeros(6, int), tuple(tokens[:3]) * 2, ("a <b>",)),
             *r(size=(2, 3, 2)),
@@ -175,3 +176,29 @@ def test_panels_share_rows_and_keep_their_scales():
     assert (s.zmin, s.zmax) == (-2.0, 2.0) and (w.zmin, w.zmax) == (0.0, 1.0)
     assert s.xaxis == "x" and w.xaxis == "x2" and s.yaxis == w.yaxis == "y"
     assert fig.layout.xaxis.domain[1] < fig.layout.xaxis2.domain[0]
+
+
+def test_cell_numbers_are_left_out_where_they_would_not_fit():
+    """fit_cell_text: a cell keeps its number when the number (as label_px estimates it, at the text's size)
+    and a little room fit the cell's width at the given figure width; otherwise hover alone shows it."""
+    rng = np.random.default_rng(0)
+    tokens = ("the", "cat", "sat", "on", "a", "mat")
+    w = core.self_attention(rng.normal(size=(6, 4)), tokens).weights
+    q = rng.normal(scale=0.1, size=(6, 8))  # numbers like -0.12: 5 characters
+
+    def kept(fig, width, height=430):
+        fig.update_layout(height=height)
+        return [t.texttemplate for t in figures.fit_cell_text(fig, width).data]
+
+    assert kept(figures.weights_heatmap(w, tokens, square=True), 620) == ["%{z:.2f}"]
+    assert kept(figures.qkv(q, q, q, tokens, query=0), 620) == [None, None, None]  # 8 columns in a third of it
+    assert kept(figures.qkv(q, q, q, tokens, query=0), 2400) == ["%{z:.2f}"] * 3
+    # a square heatmap's cells are limited by its height too: 6 rows in 100 px are ~13 px wide
+    assert kept(figures.weights_heatmap(w, tokens, square=True), 2400, height=160) == [None]
+    # the rule itself, on a one-row heatmap whose cell width is known: plot width / columns
+    fig = figures.heatmap(np.array([[-0.5, 0.25]]), ["r"], ["a", "b"], annotate=True)
+    fig.update_layout(margin={"l": 0, "r": 0, "t": 0, "b": 0})
+    text = figures.label_px(("-0.50", "0.25")) * 11 / 12  # textfont 11 px
+    need = 2 * (text + figures.CELL_TEXT_PAD + 1)  # two cells, each with its 1 px gap
+    assert kept(go.Figure(fig), int(need) + 1) == ["%{z:.2f}"]
+    assert kept(go.Figure(fig), int(need) - 1) == [None]

@@ -1,6 +1,8 @@
 """The Lesson page under AppTest: Next/Previous, the screen in the URL, predict-then-reveal (its numbers
 recomputed here with NumPy), presenter mode, exports, odd input."""
 
+import html as html_lib
+import json
 import re
 
 import numpy as np
@@ -8,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from attnviz import lesson
-from tests.apptest_charts import heatmap
+from tests.apptest_charts import decode, figure, heatmap
 from tests.test_pages import app as pages_app
 
 PAGE = "pages/0_Lesson.py"
@@ -151,7 +153,7 @@ def test_presenter_mode_from_the_link_and_the_toggle():
     assert not at.get("download_button") or all(
         b.proto.id.endswith("lesson_handout") for b in at.get("download_button")
     )
-    fig_height = __import__("json").loads(at.get("plotly_chart")[0].proto.spec)["layout"]["height"]
+    fig_height = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["height"]
     assert fig_height <= 430
     at.toggle(key="_w_lesson_present").set_value(False).run()
     assert at.query_params["present"] == "0" and not [h for h in at.get("html") if "<style>" in h.proto.body]
@@ -204,3 +206,118 @@ def test_step_page_exports_every_matrix_as_csv(minilm):
     assert set(formats(at).values()) == {"svg"} and len(formats(at)) == 5
     at.switch_page("app.py").run()  # a preference of the session: it stays on every page
     assert set(formats(at).values()) == {"svg"}
+
+
+# --- the handout (`python -m attnviz TEXT --handout FILE`) is the Lesson page, screen by screen -----------
+
+
+def handout_screens(page: str) -> list[dict]:
+    """Each <section> of a handout: title, text, caption, figure data (decoded), the answer, W's table."""
+
+    def text(pattern: str, section: str) -> str | None:
+        m = re.search(pattern, section, re.S)
+        return html_lib.unescape(m.group(1)) if m else None
+
+    out = []
+    for section in re.findall(r'<section id="screen-\d+">(.*?)</section>', page, flags=re.S):
+        fig = None
+        if (m := re.search(r'Plotly\.newPlot\(\s*"fig-\w+",\s*', section)) is not None:
+            fig, _ = json.JSONDecoder().raw_decode(section[m.end() :])  # the traces
+        table = re.findall(r"<td>([-\d.]+)</td>", section)
+        out.append({
+            "title": text(r"<h2>(.*?)</h2>", section),
+            "text": text(r"<p>(.*?)</p>", section),
+            "caption": text(r'<p class="caption">(.*?)</p>', section),
+            "answer": text(r"<b>Answer:</b> (.*?)</p>", section),
+            "traces": fig,
+            "table": np.array(table, dtype=float) if table else None,
+        })  # fmt: skip
+    return out
+
+
+def same_traces(theirs: list[dict], ours: list[dict], where: str) -> None:
+    """The app's chart and the handout's: the same traces, labels and numbers."""
+    assert len(theirs) == len(ours), where
+    for a, b in zip(theirs, ours):
+        assert a["type"] == b["type"], where
+        for name in ("x", "y", "z", "text"):
+            if name in a or name in b:
+                va, vb = decode(a.get(name)), decode(b.get(name))
+                if va.dtype.kind in "fiu":
+                    np.testing.assert_array_equal(va, vb, err_msg=f"{where}: {name}")
+                else:
+                    assert va.tolist() == vb.tolist(), f"{where}: {name}"
+
+
+def revealed_answer(at: AppTest) -> tuple[str, str]:
+    """Guess the first option, press Reveal: (the largest's label, its value as printed)."""
+    guess = next(s for s in at.selectbox if str(s.key).startswith("lesson_guess_"))
+    guess.set_value(guess.options[0]).run()
+    at.button(key="lesson_reveal").click().run()
+    said = plain(at.success[0].value)
+    m = re.search(r"(?:gives|keeps) “(.*)” ([\d.]+) \(the largest\)", said) or re.search(
+        r"“(.*)”: right\. W (?:gives|keeps) it ([\d.]+)", said
+    )
+    assert m, said
+    return m.group(1), m.group(2)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        {"s": "the dog chased the ball"},  # the defaults: [CLS]/[SEP] hidden
+        {"s": "Hi, how are you?", "e": "contextual", "scale": "sqrt-d", "t": "0.5"},
+        {"s": "the cat sat on the mat", "special": "1", "t": "2.5"},
+        {"s": "a <b>bold</b> claim", "e": "toy"},
+    ],
+)
+def test_the_cli_handout_is_the_lesson_page(url, tmp_path):
+    """`python -m attnviz TEXT --handout FILE` with the flags of a link's settings writes what the Lesson page
+    shows for that link: every screen's title, text, caption, chart (labels and numbers), answer and W."""
+    from tests.test_lesson import run_cli
+
+    flags = {"e": "--embedding", "scale": "--scale", "t": "--temperature"}
+    args = [a for k, v in url.items() if k in flags for a in (flags[k], v)]
+    args += ["--special"] if url.get("special") == "1" else []
+    path = tmp_path / "lesson.html"
+    r = run_cli(url["s"], *args, "--handout", str(path))
+    assert r.returncode == 0, r.stderr
+    page = path.read_text(encoding="utf-8")
+    screens = handout_screens(page)
+    assert len(screens) == N
+
+    at = app(**url)
+    tokens = plain(at.markdown[0].value).split("tokens: ", 1)[1].rsplit(". Self-attention", 1)[0].split(" | ")
+    sentence = html_lib.unescape(re.search(r"<title>Self-attention, step by step: (.*)</title>", page).group(1))
+    assert sentence == " ".join(tokens)  # no [CLS]/[SEP] unless the link keeps them
+    assert ("[CLS]" in tokens) == (url.get("special") == "1")
+    for i, ours in enumerate(screens, start=1):
+        where = f"screen {i}"
+        assert title(at) == ours["title"], where
+        assert plain(at.markdown[0].value) == ours["text"], where
+        if ours["answer"] is not None:
+            label, value = revealed_answer(at)
+            assert ours["answer"].endswith(f"“{label}” {value}, the largest."), (where, ours["answer"], label, value)
+        if ours["traces"] is None:
+            assert not at.get("plotly_chart"), where
+        else:
+            same_traces(figure(at, "lesson_chart")["data"], ours["traces"], where)
+            assert ours["caption"] in [plain(c.value) for c in at.caption], where
+        if ours["table"] is not None:  # W as a table of numbers, 3 decimals
+            z = heatmap(at, "lesson_chart")[0]
+            np.testing.assert_array_equal(ours["table"], np.round(z, 3).ravel(), err_msg=where)
+        if i < N:
+            at.button(key="lesson_next").click().run()
+            assert not at.exception, at.exception
+
+
+def test_the_toolbar_caption_is_under_charts_only():
+    """The caption about the chart's toolbar stands where a chart is drawn: not on screens without one, nor
+    before Reveal."""
+    at = app(s="the cat sat on the mat")
+    for i in range(1, N + 1):
+        toolbar = [c for c in at.caption if "toolbar" in c.value]
+        assert len(toolbar) == (1 if at.get("plotly_chart") else 0), (i, title(at))
+        if i < N:
+            at.button(key="lesson_next").click().run()
+    assert not at.get("plotly_chart") and title(at).startswith(f"{N} · ")  # the last screen has no chart

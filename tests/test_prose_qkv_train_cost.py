@@ -162,7 +162,7 @@ def test_qkv_page_two_sentences_text():
 
 # --- the trained layer on the QKV page, and the Train page ------------------------------------------
 
-TRAIN_FIXED = (*COMMON, r"\sqrt{d_{head}}", "four cells", "sums to 1", "position n − 1 − i")
+TRAIN_FIXED = (*COMMON, r"\sqrt{d_{head}}", "scaled by 1/√d_head", "four cells", "sums to 1", "position n − 1 − i")
 
 
 def task_keys(task: str, letters: list[int]) -> list[int]:

@@ -158,11 +158,23 @@ def test_diverged_run_is_a_message_and_a_reset():
     assert "train_run" not in at.session_state and not at.error
 
 
-def test_page_keeps_the_sidebar_sentence():
-    at = app(s="my own sentence")
+def test_the_sidebar_leaves_out_what_this_page_does_not_use_and_says_so():
+    """The layer trained here reads no sentence, embedding or [CLS]/[SEP], and scales its scores by 1/√d_head
+    with no temperature: the shared controls would do nothing, so they are left out (the link keeps them)."""
+    link = {"s": "my own sentence", "e": "toy", "special": "1", "t": "0.5", "scale": "sqrt-d"}
+    at = app(task="copy", seed="3", steps="30", live="0", **link)
+    labels = {w.label for kind in ("text_input", "slider", "radio", "toggle") for w in getattr(at.sidebar, kind)}
+    assert not labels & {"Sentence", "Second sentence", "Embedding", "Show [CLS] and [SEP]", "Temperature T", "Scale s"}
+    said = " ".join(c.value for c in at.sidebar.caption)
+    assert "sentence" in said and "temperature" in said and "scale" in said and "1/√d_head" in said
+    assert {k: at.query_params[k] for k in link} == link
+    train(at)
+    w = heatmap(at, "train_w")[0]
+    trainer = training.train(training.Config(task="copy", seed=3, steps=30))  # no T, no s: the same W
+    np.testing.assert_array_equal(w, trainer.checkpoints[-1].weights)
+    at.switch_page("pages/1_Step_by_step.py").run()  # the sentence and its settings are there on the other pages
     assert at.sidebar.text_input(key="_w_sentence").value == "my own sentence"
-    at.sidebar.text_input(key="_w_sentence").set_value("<img src=x onerror=alert(1)>").run()
-    assert not at.exception
+    assert at.sidebar.slider(key="_w_temperature").value == 0.5
 
 
 def test_the_trained_layer_walks_through_the_query_key_value_page():

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from attnviz import core, handout, lesson
-from attnviz.testing import DECODE_JS, TICKS_JS
+from attnviz.testing import CELLS_JS, DECODE_JS, TICKS_JS
 
 pytestmark = pytest.mark.browser
 
@@ -63,15 +63,27 @@ def test_arrow_keys_move_screens_and_w_matches_numpy(app, expected):
     assert app.dialogs == [] and app.page_errors == []
 
 
-FITS_JS = """() => { const m = document.querySelector('[data-testid="stMain"]');
+FITS_JS = (
+    "() => {"
+    + CELLS_JS
+    + """const m = document.querySelector('[data-testid="stMain"]');
   const c = document.querySelector('.st-key-lesson_chart');
-  return {scroll: m.scrollHeight, client: m.clientHeight, bottom: c ? c.getBoundingClientRect().bottom : 0}; }"""
+  const g = c ? c.querySelector('.js-plotly-plot') : null;
+  return {scroll: m.scrollHeight, client: m.clientHeight, bottom: c ? c.getBoundingClientRect().bottom : 0,
+          height: g ? g.getBoundingClientRect().height : 0, cells: g ? cells(g) : null}; }"""
+)
 
 
-def test_presenter_mode_fits_a_projector(app):
-    """Every screen, and W after a reveal, within 1280 × 720 without scrolling; the sidebar closed."""
+@pytest.mark.parametrize(
+    "sentence",
+    [SENTENCE, "the trophy didn't fit in the brown suitcase because it was too big, said the old man"],
+    ids=["short", "long"],
+)
+def test_presenter_mode_fits_a_projector(app, sentence):
+    """Every screen, and W after a reveal, within 1280 × 720 without scrolling; the sidebar closed; the chart
+    enlarged to the room presenter mode has; no number in a cell runs into another."""
     app.page.set_viewport_size({"width": 1280, "height": 720})
-    app.goto("/Lesson", s=SENTENCE, screen="1", present="1")
+    app.goto("/Lesson", s=sentence, screen="1", present="1")
     app.wait_for_model(chart=False)
     assert app.page.locator(".st-key-_w_lesson_present input[type=checkbox]").is_checked()
     assert app.page.locator('[data-testid="stSidebar"]').get_attribute("data-collapsed") == "true"
@@ -88,7 +100,10 @@ def test_presenter_mode_fits_a_projector(app):
             app.page.wait_for_timeout(300)
         fits = app.page.evaluate(FITS_JS)
         assert fits["bottom"] <= 720 and fits["scroll"] <= fits["client"] + 2, (k, fits)
-        if k == 6:
+        if fits["cells"] is not None:
+            assert fits["cells"]["count"] == 0, (k, fits["cells"])
+            assert fits["height"] >= 400, (k, fits["height"])  # enlarged to presenter mode's chart height
+        if k == 6 and sentence == SENTENCE:
             SCREENSHOTS.mkdir(exist_ok=True)
             app.page.screenshot(path=str(SCREENSHOTS / "Lesson_presenter_1280x720.png"))
     app.assert_no_exception()

@@ -10,7 +10,7 @@ pytestmark = pytest.mark.browser
 
 # Where the W heatmap lives on the two pages that show one.
 HOME, STEP = ("", "home_weights"), ("Step_by_step", "step_weights")
-NO_SENTENCE = {"Vision"}  # pages about images: no sentence box (ui.setup(..., text=False)), the URL keeps it
+NO_SENTENCE = {"Vision", "Train_attention"}  # no sentence box there (ui.setup(..., text=False)), the URL keeps it
 
 
 def check_sentence(app, sentence: str, *, box: bool = True) -> None:
