@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from attnviz import core, figures, ui
 from attnviz.embeddings import ToyEmbedder
-from tests.apptest_charts import heatmap
+from tests.apptest_charts import choose, heatmap
 
 ROOT = Path(__file__).resolve().parents[1]
 STEP = "pages/1_Step_by_step.py"
@@ -154,7 +154,7 @@ def test_bad_url_settings_fall_back(params):
 
 def test_query_token_choice_shows_its_row(minilm):
     at = app(STEP, open="all", s="hi how are you")
-    at.selectbox(key="step_query").set_value("are").run()
+    choose(at, "step_query", "are")
     tr = expected(minilm, "hi how are you")
     from tests.apptest_charts import decode, figure
 
@@ -256,7 +256,7 @@ def test_learned_views(view, keys):
 def test_neuron_view_numbers_add_up(minilm):
     at = app(LEARNED, s="hi how are you")
     at.get("button_group")[0].set_value("Neuron view").run()
-    at.selectbox(key="learned_query").set_value("how").run()
+    choose(at, "learned_query", "how")
     steps, _, _ = heatmap(at, "neuron_steps")
     products, _, _ = heatmap(at, "neuron_products")
     np.testing.assert_allclose(products.sum(axis=1), steps[:, 0], atol=1e-4)
@@ -300,7 +300,7 @@ def test_tokens_with_markup_are_escaped_in_the_text(embedding):
     so the caption reads “<” and Streamlit renders no tag, math or emphasis from it."""
     at = app(STEP, open="all", s="a < b > c $ d * e _ f [ g ` h", e=embedding)
     for token in MARKUP_TOKENS:
-        at.selectbox(key="step_query").set_value(token).run()
+        choose(at, "step_query", token)
         caption = next(c.value for c in at.caption if "of W: the share" in c.value)
         assert f"“\\{token}”" in caption, caption  # backslash-escaped, as markdown needs
         assert not re.search(r"(?<!\\)[<>$*_`\[]", caption), caption

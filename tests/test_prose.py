@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from tests import reference as ref
+from tests.apptest_charts import choose
 from tests.prose import COMMON, Prose
 from tests.test_pages import app
 
@@ -186,7 +187,7 @@ def test_step_page_text_with_scale_and_temperature(scale, t):
 def test_step_page_text_for_a_chosen_word():
     text = "dogs chase cats in the park"
     at = app(STEP, open="all", s=text)
-    at.selectbox(key="step_query").set_value("cats").run()
+    choose(at, "step_query", "cats")
     _, x = ref.static(text)
     _, w, _ = ref.seed_attention(x)
     prose = Prose(at)

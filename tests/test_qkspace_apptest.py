@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from attnviz import figures, qkspace, ui
-from tests.apptest_charts import decode, figure
+from tests.apptest_charts import decode, figure, picker
 from tests.test_pages import HOSTILE, ODD, app, type_sentence
 from tests.test_qkspace import reference
 
@@ -80,7 +80,7 @@ def test_a_shared_link_shows_the_head_and_its_numbers():
     at = app(PAGE, s=text, layer="3", head="1", q="6", top="4")
     ref = check_page(at, text, 3, 1, 6, special=False, top=4)
     assert ref["tokens"][6] == "it"
-    assert at.selectbox(key="_w_qks_query").value == 6
+    assert picker(at, "qks_query").value == 6
     assert at.query_params["layer"] == "3" and at.query_params["top"] == "4"
 
 
@@ -91,7 +91,7 @@ def test_typing_choosing_and_special_pieces():
     type_sentence(at, text)
     at.number_input(key="_w_qks_layer").set_value(5).run()
     at.number_input(key="_w_qks_head").set_value(11).run()
-    at.selectbox(key="_w_qks_query").set_value(4).run()
+    picker(at, "qks_query").set_value(4).run()
     at.slider(key="_w_qks_top").set_value(2).run()
     check_page(at, text, 5, 11, 4, special=True, top=2)
     assert at.query_params["q"] == "4" and at.query_params["head"] == "11"

@@ -103,3 +103,44 @@ def test_type_pick_a_query_and_read_the_plane(app):
     app.assert_no_exception()
     app.screenshot("Query_key_space")
     assert app.dialogs == [] and not app.page_errors
+
+
+def test_second_sentence_and_the_followed_query(app):
+    """Chromium keeps a select box's old label when its options change and sends it back: the page once
+    crashed on the second sentence typed (TypeError on the query's index) and the box could show another
+    word than the chart. Now the box follows the new sentence: the same word while the sentence has it,
+    else the same place, else the first piece, and the chart's chosen query is always the box's."""
+    app.goto("/Query_key_space")
+    app.wait_for_model()
+    choice = app.page.get_by_role("combobox", name="Follow one query")
+
+    def settled_on(sentence: str, word: str) -> None:
+        labels = app.labels(tokens(sentence))
+        plane(app, lambda t: "the query " + word in t and t["your queries"]["text"] is not None
+              and unescape_labels(t["your queries"]["text"]) == labels, f"“{word}” of {labels}")  # fmt: skip
+        app.wait_for_model()
+        app.assert_no_exception()
+        assert choice.input_value() == word
+        assert app.params()["q"] == str(labels.index(word))
+
+    for sentence, word, pick in [
+        ("the cat sat on the mat", "the #1", "cat"),
+        ("a cat ran far away quickly", "cat", "quickly"),  # "cat" is still there: followed
+        ("birds fly", "birds", None),  # neither "quickly" nor its place (6th) is: the first piece
+        ("birds fly south", "birds", "fly"),
+        ("fly away now", "fly", "now"),  # the same word at another place
+        ("one two three four", "three", None),  # no "now": its place
+    ]:
+        app.type_sentence(sentence)
+        settled_on(sentence, word)
+        if pick is not None:
+            choice.click()
+            app.page.get_by_role("option", name=pick, exact=True).click()
+            settled_on(sentence, pick)
+    assert app.dialogs == [] and not app.page_errors
+
+
+def tokens(sentence: str) -> list[str]:
+    from attnviz.testing import expected_pieces
+
+    return expected_pieces()(sentence)
