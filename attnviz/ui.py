@@ -748,7 +748,12 @@ def qk_corpus_head(layer: int, head: int, show_special: bool, _corpus: qkspace.C
 
 @st.cache_resource(max_entries=8, show_spinner=False)
 def qk_tsne(layer: int, head: int, show_special: bool, text: str, _fitted, _q, _k, _tokens) -> Future:
-    """t-SNE of the typed sentence and a seeded part of the corpus, queued on the background worker."""
+    """t-SNE of the typed sentence and a seeded part of the corpus, queued on the background worker.
+
+    scikit-learn imports pandas on its first use, on the worker, while this thread goes on building figures:
+    Plotly would then find a half-imported pandas (AttributeError: partially initialized module, seen in
+    Chromium). Pandas is imported whole here first."""
+    _import_pandas()
     subset = qkspace.tsne_subset(int(_fitted.sentence.max()) + 1)
     return _qk_worker().submit(qkspace.space, _fitted, _q, _k, _tokens, method="tsne", tsne_sentences=subset)
 

@@ -4,6 +4,8 @@ from the model's torch modules (tests/test_qkspace.reference); odd input; t-SNE 
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -11,7 +13,7 @@ import pytest
 
 from attnviz import figures, qkspace, ui
 from tests.apptest_charts import decode, figure, picker
-from tests.test_pages import HOSTILE, ODD, app, type_sentence
+from tests.test_pages import HOSTILE, ODD, ROOT, app, type_sentence
 from tests.test_qkspace import reference
 
 PAGE = "pages/8_Query_key_space.py"
@@ -158,3 +160,26 @@ def test_while_the_corpus_is_read_the_page_says_how_far(monkeypatch):
     assert not at.exception and not at.get("plotly_chart")
     bars = at.get("progress")
     assert bars and "40 of 100 sentences" in bars[0].proto.text and bars[0].proto.value == 40
+
+
+def test_tsne_job_starts_after_pandas_is_whole():
+    """scikit-learn imports pandas on the background worker while the page builds its figures, and Plotly
+    then met a half-imported pandas (seen in Chromium's sweep). The job must not start before pandas is
+    imported whole: in a fresh interpreter, with the worker held, pandas is complete once qk_tsne returns."""
+    script = (
+        "import sys, threading\n"
+        "from attnviz import qkspace, ui\n"
+        "assert 'pandas' not in sys.modules\n"
+        "hold = threading.Event()\n"
+        "qkspace.space = lambda *a, **k: hold.wait(10)\n"
+        "class Fitted:\n"
+        "    sentence = __import__('numpy').zeros(3, dtype=int)\n"
+        "future = ui.qk_tsne(0, 0, False, 'a b', Fitted(), None, None, ('a', 'b'))\n"
+        "pd = sys.modules.get('pandas')\n"
+        "hold.set()\n"
+        "future.result(10)\n"
+        "print('whole' if pd is not None and hasattr(pd, 'Series') else 'missing')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "whole"
