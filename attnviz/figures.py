@@ -54,12 +54,19 @@ VALIDATE = False  # tests set it to True
 
 
 def unique_labels(tokens: tuple[str, ...] | list[str]) -> list[str]:
-    """One label per token; a repeated token gets its position so each label is unique.
+    """One label per token; a repeated token gets its count so far, so each label is unique.
 
-    ["the", "cat", "the"] -> ["the #1", "cat", "the #3"]  (a categorical axis merges equal labels)
+    ["the", "cat", "the"] -> ["the #1", "cat", "the #2"]  (a categorical axis merges equal labels)
+
+    The count, not the position: "the #2" is the second "the" on every page and chart, whether [CLS]
+    and [SEP] are shown or not, and in a list of the pieces two sentences share.
     """
-    counts = Counter(tokens)
-    return [f"{t} #{i + 1}" if counts[t] > 1 else t for i, t in enumerate(tokens)]
+    counts, seen = Counter(tokens), Counter()
+    labels = []
+    for t in tokens:
+        seen[t] += 1
+        labels.append(f"{t} #{seen[t]}" if counts[t] > 1 else t)
+    return labels
 
 
 def token_labels(tokens: tuple[str, ...] | list[str]) -> list[str]:

@@ -28,7 +28,7 @@ def test_weights_heatmap_holds_the_matrix_and_tokens():
 
 
 def test_repeated_tokens_get_unique_labels():
-    assert figures.token_labels(["the", "cat", "the"]) == ["the #1", "cat", "the #3"]
+    assert figures.token_labels(["the", "cat", "the"]) == ["the #1", "cat", "the #2"]
 
 
 def test_labels_are_not_markup():

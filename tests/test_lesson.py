@@ -110,8 +110,8 @@ def test_every_screen_figure_exports(context):
 def test_csv_round_trip_and_formula_cells():
     m = lesson.Matrix("W", ("=cmd", "a,b", "a,b"), ("=cmd", "a,b", "a,b"), numpy_weights(X[:3]))
     rows = list(csv.reader(io.StringIO(lesson.to_csv(m))))
-    assert rows[0] == ["W", "'=cmd", "a,b #2", "a,b #3"]
-    assert [r[0] for r in rows[1:]] == ["'=cmd", "a,b #2", "a,b #3"]
+    assert rows[0] == ["W", "'=cmd", "a,b #1", "a,b #2"]
+    assert [r[0] for r in rows[1:]] == ["'=cmd", "a,b #1", "a,b #2"]
     np.testing.assert_array_equal(np.array([r[1:] for r in rows[1:]], dtype=float), m.values)
     features = list(csv.reader(io.StringIO(lesson.to_csv(lesson.Matrix("X", TOKENS, None, X)))))
     assert features[0] == ["X", "feature 1", "feature 2"]

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from attnviz import core, figures, ui
 from attnviz.embeddings import ToyEmbedder
-from tests.apptest_charts import choose, heatmap
+from tests.apptest_charts import choose, heatmap, picker
 
 ROOT = Path(__file__).resolve().parents[1]
 STEP = "pages/1_Step_by_step.py"
@@ -331,3 +331,18 @@ def test_step_sections_open_from_the_url():
     at = app(STEP, s="dogs bark", open="all")
     assert sorted(keys(at)) == ["step_row", "step_scores", "step_weights", "step_x", "step_y"]
     assert at.query_params["open"] == "x,scores,w,y,row"
+
+
+def test_one_labelling_of_a_repeated_word_on_every_page():
+    """The second "the" is "the #2" wherever it is drawn: with [CLS]/[SEP] hidden (Step by step), shown
+    (Query, key, value and the neuron view always show them) or shown by the sidebar's toggle. It was
+    "the #5" on one page and "the #6" on the other: the position, which [CLS] shifts."""
+    text = "the cat saw the dog"
+    shown = ["the #1", "cat", "saw", "the #2", "dog"]
+    assert heatmap(app(STEP, s=text), "step_weights")[1] == shown
+    assert heatmap(app(STEP, s=text, special="1"), "step_weights")[1] == ["[CLS]", *shown, "[SEP]"]
+    assert heatmap(app("pages/4_Query_key_value.py", s=text), "qkv_h")[1] == ["[CLS]", *shown, "[SEP]"]
+    at = app("pages/2_Unparameterised_vs_learned.py", s=text)
+    at.button_group(key="learned_view").set_value("Neuron view").run()
+    assert heatmap(at, "neuron_k")[1] == ["[CLS]", *shown, "[SEP]"]
+    assert picker(at, "learned_query").options == ["[CLS]", *shown, "[SEP]"]

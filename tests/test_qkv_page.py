@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from attnviz import figures
+from tests import reference as ref
 from tests.apptest_charts import choose, decode, figure, heatmap, picker
 from tests.test_cross import TROPHY_BIG, TROPHY_SMALL, torch_cross
 from tests.test_pages import HOSTILE, app, expected
@@ -162,7 +163,7 @@ def check_pair(at, minilm, prefix, wa, wb, ta, tb):
 
     def favourites(row, tokens):
         order = np.argsort(-row, kind="stable")[:3]
-        labels = [t if tokens.count(t) == 1 else f"{t} #{i + 1}" for i, t in enumerate(tokens)]
+        labels = ref.labels(tokens)
         return ", ".join(f"“{labels[j]}” {row[j]:.3f}" for j in order)
 
     assert sentence == (

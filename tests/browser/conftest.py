@@ -129,10 +129,11 @@ def expected(minilm) -> Callable[..., Any]:
 
 
 def labels_of(tokens) -> list[str]:
-    """The labels the app gives these tokens, as text (the app may HTML-escape them for plotly)."""
-    from attnviz.figures import token_labels
+    """The labels the app should give these tokens, as text, recomputed by the tests (tests/reference.labels:
+    one labelling everywhere, "the #1", "the #2")."""
+    from tests.reference import labels
 
-    return unescape_labels(token_labels(tokens))
+    return labels(tokens)
 
 
 def unescape_labels(labels) -> list[str]:

@@ -7,7 +7,7 @@ import pytest
 
 pytestmark = pytest.mark.browser
 
-# Chosen to exercise the labels: a repeated word ("the #1", "the #5"), punctuation, word pieces,
+# Chosen to exercise the labels: a repeated word ("the #1", "the #2"), punctuation, word pieces,
 # capitals and accents (the tokenizer lowercases and strips them).
 SENTENCES = [
     "The cat sat on the mat.",
