@@ -175,3 +175,48 @@ def test_panels_share_rows_and_keep_their_scales():
     assert (s.zmin, s.zmax) == (-2.0, 2.0) and (w.zmin, w.zmax) == (0.0, 1.0)
     assert s.xaxis == "x" and w.xaxis == "x2" and s.yaxis == w.yaxis == "y"
     assert fig.layout.xaxis.domain[1] < fig.layout.xaxis2.domain[0]
+
+
+def test_points_at_one_place_share_one_label():
+    """Two "the" in a sentence have one static vector: their labels printed on top of each other. Now the
+    first carries both ("the #1, #2") and the other none; the hover still names each."""
+    before = np.array([[0.0, 0.0], [1.0, 0.5], [0.0, 0.0], [-1.0, 0.3]])
+    fig = figures.geometry(before, before * 0.5, np.full((4, 4), 0.25), ["the", "cat", "the", ","])
+    trace = next(t for t in fig.data if t.name == "before: X")
+    assert list(trace.text) == ["the #1", "cat", "the #2", ","]
+    assert list(trace.texttemplate) == ["the #1, #2", "%{text}", "", "%{text}"]
+    assert figures.merged_label(["a", "b #1"]) == "a · b #1"
+    assert figures.merged_label(["%", "{x"]) == "% · {x"
+    assert "%{" not in figures.merged_label(["%{x"])  # never read as a template field
+
+
+def test_animation_merges_labels_only_of_points_that_never_part():
+    frames = np.array([[[0, 0], [0, 0], [1, 1]], [[0, 0], [0.5, 0.5], [1, 1]]], dtype=float)  # [K, n, 2]
+    fig = figures.animation(frames, ["a", "b", "c"])
+    assert list(fig.data[0].texttemplate) == ["%{text}", "%{text}", "%{text}"]  # a and b part in frame 1
+    fig = figures.animation(frames[:1].repeat(2, axis=0), ["a", "b", "c"])
+    assert list(fig.data[0].texttemplate) == ["a · b", "", "%{text}"]
+
+
+def _boxes(points, placed, labels, scale):
+    """The label boxes (x0, x1, y0, y1) in px as place_labels models them, at the given px per unit."""
+    out = []
+    for (x, y), tt, pos, label in zip(points * scale, placed.texttemplate, placed.textposition, labels):
+        if tt:
+            f = dict(figures._PLACES)[pos]
+            out.append(np.add(f(figures.label_px((label if tt == "%{text}" else tt,))), (x, x, y, y)))
+    return out
+
+
+def test_crowded_labels_go_to_free_sides():
+    """A tight cluster of points: each label goes to a side where it covers no other label, at the scale the
+    chart is drawn (the browser tests measure the drawn labels themselves)."""
+    rng = np.random.default_rng(0)
+    points = rng.normal(size=(12, 2)) * 0.05 + np.repeat([[0, 0], [1, 1]], 6, axis=0)
+    labels = [f"word{i}" for i in range(12)]
+    (placed,) = figures.place_labels([(points, labels)], width_px=560, height_px=460)
+    assert len(set(placed.textposition)) > 1  # not all above: "top center" alone would overlap
+    boxes = _boxes(points, placed, labels, figures._px_scale(points, 560, 460))
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            assert figures._overlaps(a[None], b[None])[0] == 0.0

@@ -144,3 +144,32 @@ def tokens(sentence: str) -> list[str]:
     from attnviz.testing import expected_pieces
 
     return expected_pieces()(sentence)
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    ["the cat sat on the mat and the dog sat on the cat",
+     "The parrot watched the cat, and it stayed very still while the cat watched the parrot"],
+)  # fmt: skip
+def test_drawn_labels_do_not_overlap(app, sentence):
+    """Each query and key of the sentence is labelled (points at one place share a label) and no two drawn
+    labels cover each other, though repeated words' queries and keys lie close."""
+    app.goto("/Query_key_space", s=sentence)
+    app.wait_for_model()
+    plane(app, lambda t: "your keys" in t, "the sentence's points")
+    app.page.locator(".st-key-qks_plane").scroll_into_view_if_needed()
+    drawn = app.drawn_labels("qks_plane")
+    named = [name for label in drawn["labels"] for name in names(label)]
+    labels = app.labels(tokens(sentence))
+    assert sorted(named) == sorted(labels * 2), "each piece named once as a query and once as a key"
+    assert drawn["overlaps"] == [], f"labels drawn over each other: {drawn['overlaps']}"
+    app.assert_no_exception()
+
+
+def names(label: str) -> list[str]:
+    """The pieces one drawn label names: "the #1, #3" -> the #1, the #3; "a · b" -> a, b."""
+    out = []
+    for part in label.split(" · "):
+        base, _, counts = part.partition(" #")
+        out += [f"{base} #{c}" for c in counts.split(", #")] if counts else [base]
+    return out
