@@ -119,8 +119,27 @@ def _heatmap_trace(
         "ygap": 1 if annotate else 0,
     }
     if annotate:
-        trace |= {"texttemplate": "%{z:.2f}", "textfont": {"size": 11}}
+        lo, hi = (zmin, zmax) if zmin is not None and zmax is not None else _finite_range(z)
+        trace |= {"texttemplate": f"%{{z:.{cell_decimals(lo, hi)}f}}", "textfont": {"size": 11}}
     return trace
+
+
+CELL_STEPS = 20  # the colour steps a reader tells apart along a colour scale, about
+
+
+def cell_decimals(lo: float, hi: float) -> int:
+    """Decimals for the numbers printed in cells coloured from lo to hi: enough that two cells one colour step
+    ((hi − lo) / CELL_STEPS) apart print different numbers. W on its 0–1 scale: 2 ("0.25"); a difference of
+    weights within ±0.004: 4 ("-0.0031"); scores spread over 200: none ("103")."""
+    span = hi - lo
+    if not (np.isfinite(span) and span > 0):
+        return 2  # one colour for every cell: nothing to tell apart
+    return int(np.clip(np.ceil(np.log10(CELL_STEPS / span) - 1e-9), 0, 8))
+
+
+def _finite_range(z: np.ndarray) -> tuple[float, float]:
+    finite = z[np.isfinite(z)]
+    return (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
 
 
 def _as_float(matrix: np.ndarray) -> np.ndarray:

@@ -220,3 +220,26 @@ def test_crowded_labels_go_to_free_sides():
     for i, a in enumerate(boxes):
         for b in boxes[i + 1 :]:
             assert figures._overlaps(a[None], b[None])[0] == 0.0
+
+
+def test_cell_numbers_differ_where_the_colours_do():
+    """Numbers in cells have as many decimals as the colour scale's range asks: two cells a colour step
+    ((max − min) / 20) apart never print the same number, from a range of 1e-6 to one of 1e4."""
+    rng = np.random.default_rng(0)
+    for span in (1e-6, 3e-5, 0.008, 0.26, 1.0, 7.0, 200.0, 1e4):
+        z = rng.uniform(-span / 2, span / 2, size=(6, 6)) + rng.choice([0.0, 100.0])
+        fig = figures.heatmap(z, list("abcdef"), list("abcdef"))
+        template = fig.data[0].texttemplate
+        d = int(template.removeprefix("%{z:.").removesuffix("f}"))
+        printed = {v: f"{v:.{d}f}" for v in z.ravel()}
+        step = (z.max() - z.min()) / figures.CELL_STEPS
+        for a in z.ravel():
+            for b in z.ravel():
+                if abs(a - b) >= step:
+                    assert printed[a] != printed[b], (span, a, b, template)
+        assert d <= max(0, int(np.ceil(np.log10(figures.CELL_STEPS / (z.max() - z.min()))))) + 1  # not too many
+    assert figures.weights_heatmap(np.full((4, 4), 0.25), list("abcd"), relative=False).data[0].texttemplate == (
+        "%{z:.2f}"
+    )  # W on its 0–1 scale keeps two decimals
+    signed = figures.heatmap(np.array([[0.004, -0.0031], [0.001, 0.0]]), ["a", "b"], ["a", "b"], signed=True)
+    assert signed.data[0].texttemplate == "%{z:.4f}"  # the issue's W_B − W_A: colours over ±0.004

@@ -346,3 +346,20 @@ def test_one_labelling_of_a_repeated_word_on_every_page():
     at.button_group(key="learned_view").set_value("Neuron view").run()
     assert heatmap(at, "neuron_k")[1] == ["[CLS]", *shown, "[SEP]"]
     assert picker(at, "learned_query").options == ["[CLS]", *shown, "[SEP]"]
+
+
+def test_home_difference_of_two_sentences_prints_numbers_that_differ():
+    """Home, two sentences: W_B − W_A's colours spanned ±0.004 while every cell read "0.00"."""
+    from tests.apptest_charts import figure
+
+    at = app(s="hi how are you", s2="hello how are you")
+    trace = figure(at, "home_pair_diff")["data"][0]
+    z, _, _ = heatmap(at, "home_pair_diff")
+    d = int(trace["texttemplate"].removeprefix("%{z:.").removesuffix("f}"))
+    lo, hi = trace["zmin"], trace["zmax"]
+    assert hi - lo < 0.02  # a small difference: the case that read 0.00 in most cells
+    step = (hi - lo) / 20  # a colour step
+    for a in z.ravel():
+        for b in z.ravel():
+            if abs(a - b) >= step:
+                assert f"{a:.{d}f}" != f"{b:.{d}f}", (a, b, d)
