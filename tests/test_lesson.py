@@ -176,3 +176,23 @@ def test_cli_handout_errors(tmp_path):
     assert r.returncode == 2 and "--handout goes with" in r.stderr
     r = run_cli("   ", "--embedding", "toy", "--handout", str(tmp_path / "y.html"))
     assert r.returncode == 2 and not (tmp_path / "y.html").exists()
+
+
+def test_every_screens_chart_labels_a_repeated_word_as_the_other_pages_do():
+    """The dot-product screen labelled its two rows from the two words alone: "the" where every other chart
+    of "the cat saw the dog" says "the #1" (found by the browser sweep)."""
+    tokens = ("the", "cat", "saw", "the", "dog")
+    x = np.vstack([X, X[:1]])  # the two "the" share a vector, as static embeddings do
+    c = lesson.Context(core.self_attention(x, tokens), "hand-made vectors")
+    labels = ["the #1", "cat", "saw", "the #2", "dog"]
+    for s in lesson.screens(c):
+        if s.figure is None:
+            continue
+        for trace in s.figure().data:
+            for axis in ("x", "y"):
+                shown = getattr(trace, axis, None)
+                if shown is not None and len(shown) and all(isinstance(v, str) for v in shown):
+                    words = [v for v in shown if v.split(" #")[0] in tokens]
+                    assert all(v in labels for v in words), (s.key, axis, list(shown))
+    one = lesson.Context(core.self_attention(X[:1], ("hi",)), "hand-made vectors")
+    assert list(lesson.screen(2, one).figure().data[0].y) == ["hi #1", "hi #2"]  # x · x: one word twice
