@@ -137,6 +137,13 @@ def test_second_sentence_and_the_followed_query(app):
             choice.click()
             app.page.get_by_role("option", name=pick, exact=True).click()
             settled_on(sentence, pick)
+    # Home and back (the crash once stayed until a reload): the page, its word and a new sentence
+    app.click_nav("")
+    app.wait_for_model()
+    app.click_nav("Query_key_space")
+    settled_on("one two three four", "three")
+    app.type_sentence("three blind mice")
+    settled_on("three blind mice", "three")
     assert app.dialogs == [] and not app.page_errors
 
 
