@@ -54,12 +54,19 @@ VALIDATE = False  # tests set it to True
 
 
 def unique_labels(tokens: tuple[str, ...] | list[str]) -> list[str]:
-    """One label per token; a repeated token gets its position so each label is unique.
+    """One label per token; a repeated token gets its count so far, so each label is unique.
 
-    ["the", "cat", "the"] -> ["the #1", "cat", "the #3"]  (a categorical axis merges equal labels)
+    ["the", "cat", "the"] -> ["the #1", "cat", "the #2"]  (a categorical axis merges equal labels)
+
+    The count, not the position: "the #2" is the second "the" on every page and chart, whether [CLS]
+    and [SEP] are shown or not, and in a list of the pieces two sentences share.
     """
-    counts = Counter(tokens)
-    return [f"{t} #{i + 1}" if counts[t] > 1 else t for i, t in enumerate(tokens)]
+    counts, seen = Counter(tokens), Counter()
+    labels = []
+    for t in tokens:
+        seen[t] += 1
+        labels.append(f"{t} #{seen[t]}" if counts[t] > 1 else t)
+    return labels
 
 
 def token_labels(tokens: tuple[str, ...] | list[str]) -> list[str]:
@@ -112,8 +119,27 @@ def _heatmap_trace(
         "ygap": 1 if annotate else 0,
     }
     if annotate:
-        trace |= {"texttemplate": "%{z:.2f}", "textfont": {"size": 11}}
+        lo, hi = (zmin, zmax) if zmin is not None and zmax is not None else _finite_range(z)
+        trace |= {"texttemplate": f"%{{z:.{cell_decimals(lo, hi)}f}}", "textfont": {"size": 11}}
     return trace
+
+
+CELL_STEPS = 20  # the colour steps a reader tells apart along a colour scale, about
+
+
+def cell_decimals(lo: float, hi: float) -> int:
+    """Decimals for the numbers printed in cells coloured from lo to hi: enough that two cells one colour step
+    ((hi − lo) / CELL_STEPS) apart print different numbers. W on its 0–1 scale: 2 ("0.25"); a difference of
+    weights within ±0.004: 4 ("-0.0031"); scores spread over 200: none ("103")."""
+    span = hi - lo
+    if not (np.isfinite(span) and span > 0):
+        return 2  # one colour for every cell: nothing to tell apart
+    return int(np.clip(np.ceil(np.log10(CELL_STEPS / span) - 1e-9), 0, 8))
+
+
+def _finite_range(z: np.ndarray) -> tuple[float, float]:
+    finite = z[np.isfinite(z)]
+    return (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
 
 
 def _as_float(matrix: np.ndarray) -> np.ndarray:
@@ -576,6 +602,117 @@ def head_view(weights: dict[str, np.ndarray], tokens, *, focus: int | None = Non
     )
 
 
+# --- text labels on scatter plots that stay legible where points crowd ---------------------------
+
+TEXT_MAX = 40  # above this many points a scatter plot's labels are left to the hover
+LABEL_H, LABEL_GAP = 14.0, 6.0  # px: the line of a 12 px text label, and its gap from an 11 px marker
+SAME_PX = 4.0  # points closer than this on the screen are at the same place: one label for them
+LABEL_PAD = 3.0  # px kept clear around each label: room for the screen's scale differing from the estimate
+MARKER_PX = 11.0
+# textposition -> the label's box (x0, x1, y0, y1) in px from its point, y up, for a label w px wide;
+# tried in this order, so a label sits above its point unless something is there already
+_PLACES = (
+    ("top center", lambda w: (-w / 2, w / 2, LABEL_GAP, LABEL_GAP + LABEL_H)),
+    ("bottom center", lambda w: (-w / 2, w / 2, -LABEL_GAP - LABEL_H, -LABEL_GAP)),
+    ("middle right", lambda w: (LABEL_GAP, LABEL_GAP + w, -LABEL_H / 2, LABEL_H / 2)),
+    ("middle left", lambda w: (-LABEL_GAP - w, -LABEL_GAP, -LABEL_H / 2, LABEL_H / 2)),
+    ("top right", lambda w: (LABEL_GAP / 2, LABEL_GAP / 2 + w, LABEL_GAP / 2, LABEL_GAP / 2 + LABEL_H)),
+    ("top left", lambda w: (-LABEL_GAP / 2 - w, -LABEL_GAP / 2, LABEL_GAP / 2, LABEL_GAP / 2 + LABEL_H)),
+    ("bottom right", lambda w: (LABEL_GAP / 2, LABEL_GAP / 2 + w, -LABEL_GAP / 2 - LABEL_H, -LABEL_GAP / 2)),
+    ("bottom left", lambda w: (-LABEL_GAP / 2 - w, -LABEL_GAP / 2, -LABEL_GAP / 2 - LABEL_H, -LABEL_GAP / 2)),
+)
+
+
+@dataclass(frozen=True)
+class PointLabels:
+    """A scatter trace's text labels as drawn: `texttemplate` per point ("" draws none, "%{text}" the point's
+    own label, else the text shared by points at one place) and `textposition` per point."""
+
+    texttemplate: list[str]
+    textposition: list[str]
+
+
+def _px_scale(points: np.ndarray, width_px: float, height_px: float) -> float:
+    """Screen px per data unit of a plot with equal axes (scaleanchor) showing these points [m, 2]."""
+    span = np.ptp(points, axis=0) * 1.15 + 1e-12  # Plotly pads the range around markers and text
+    return float(min(width_px / span[0], height_px / span[1]))
+
+
+def merged_label(labels: list[str]) -> str:
+    """One label for tokens at one place: "the #1, #2" for one word's repeats, "a · b" for different words."""
+    bases = {label.rsplit(" #", 1)[0] for label in labels}
+    if len(bases) == 1 and len(labels) > 1 and all(" #" in label for label in labels):
+        base = bases.pop()
+        text = base + " #" + ", #".join(label.rsplit(" #", 1)[1] for label in labels)
+    else:
+        text = " · ".join(labels)
+    return text.replace("%{", "%\u200b{")  # literal text in a texttemplate: no "%{…}" may be read as a field
+
+
+def place_labels(
+    traces: list[tuple[np.ndarray, list[str]]],
+    *,
+    width_px: float,
+    height_px: float,
+    avoid: np.ndarray | None = None,
+    extent: np.ndarray | None = None,
+    frames: np.ndarray | None = None,
+) -> list[PointLabels]:
+    """Text labels for the points of one or more scatter traces (points [n, 2], labels as given to Plotly),
+    placed so that they stay legible: points at the same place (within SAME_PX; in every frame, if the first
+    trace's `frames` [K, n, 2] are given) share one label ("the #1, #2"), and each label goes to the first
+    side of its point (above, below, right, left, then the corners) where it covers no label placed before
+    and no other point (nor one of `avoid` [m, 2], markers without labels); where every side is taken, to the
+    side that covers least. The plot area's size on
+    the screen is an estimate (width_px × height_px), as the heatmaps' margins are (label_px); `extent` [m, 2]:
+    other points the axes must show (they set the scale, but labels may cover them)."""
+    if not traces:
+        return []
+    everything = np.vstack([p for p, _ in traces] + ([] if avoid is None else [avoid]))  # [m, 2]
+    scale = _px_scale(everything if extent is None else np.vstack([everything, extent]), width_px, height_px)
+    markers = everything * scale
+    h, pad = MARKER_PX / 2, np.array([-LABEL_PAD, LABEL_PAD, -LABEL_PAD, LABEL_PAD])
+    marker_boxes = np.c_[markers[:, 0] - h, markers[:, 0] + h, markers[:, 1] - h, markers[:, 1] + h]  # [m, 4]
+    out, items = [], []  # items: (trace, point, text, its boxes [8, 4], the markers it may cover [k, 4])
+    for t, (points, labels) in enumerate(traces):
+        px = points * scale  # [n, 2]
+        where = px[None] if frames is None or t else frames * _px_scale(frames.reshape(-1, 2), width_px, height_px)
+        groups: list[list[int]] = []
+        for i in range(len(px)):
+            same = next((g for g in groups if np.all(np.abs(where[:, i] - where[:, g[0]]) < SAME_PX)), None)
+            if same is None:
+                groups.append([i])
+            else:
+                same.append(i)
+        for g in groups:
+            text = "%{text}" if len(g) == 1 else merged_label([labels[i] for i in g])
+            width = float(label_px((labels[g[0]] if len(g) == 1 else text,)))
+            x, y = px[g[0]]
+            boxes = np.array([np.add(f(width), (x, x, y, y)) for _, f in _PLACES]) + pad  # [8, 4]
+            away = np.any(np.abs(markers - px[g[0]]) >= SAME_PX, axis=1)  # the points elsewhere
+            items.append((t, g[0], text, boxes, marker_boxes[away]))
+        out.append(PointLabels([""] * len(px), ["top center"] * len(px)))
+    # Greedy, in order (each label against those before it), then twice more against all the others.
+    chosen = np.full(len(items), -1)
+    placed = np.zeros((len(items), 4))  # the chosen boxes
+    for _ in range(3):
+        for k, (_, _, _, boxes, blocked) in enumerate(items):
+            others = placed[(chosen >= 0) & (np.arange(len(items)) != k)]
+            cover = _overlaps(boxes, blocked) + _overlaps(boxes, others)  # [8]
+            chosen[k] = int(np.argmin(cover))  # the first of equals
+            placed[k] = boxes[chosen[k]]
+    for (t, i, text, _, _), c in zip(items, chosen):
+        out[t].texttemplate[i], out[t].textposition[i] = text, _PLACES[c][0]
+    return out
+
+
+def _overlaps(boxes: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """The area each of boxes [b, 4] (x0, x1, y0, y1) shares with others [m, 4], summed over them -> [b]."""
+    w = np.minimum(boxes[:, None, 1], others[None, :, 1]) - np.maximum(boxes[:, None, 0], others[None, :, 0])
+    h = np.minimum(boxes[:, None, 3], others[None, :, 3]) - np.maximum(boxes[:, None, 2], others[None, :, 2])
+    return (np.clip(w, 0, None) * np.clip(h, 0, None)).sum(axis=1)
+
+
 def _row_texts(weights: np.ndarray, labels: list[str], top: int = 8) -> list[str]:
     """Each row of W [n, m] as hover text: its largest weights first (one sort for all rows)."""
     order = np.argsort(-weights, axis=1, kind="stable")[:, :top]  # [n, min(top, m)]
@@ -618,9 +755,13 @@ def geometry(
          "line": {"color": "#555", "width": 1.2}, "showlegend": False,
          "marker": {"symbol": "arrow", "angleref": "previous", "color": "#555", "size": np.tile([0, 11, 0], n)}}
     )  # fmt: skip
+    text = {}
+    if n <= TEXT_MAX:
+        (placed,) = place_labels([(before, labels)], avoid=after, width_px=560, height_px=464)
+        text = {"mode": "markers+text", "texttemplate": placed.texttemplate, "textposition": placed.textposition}
     traces += [
-        {"type": "scatter", "x": before[:, 0], "y": before[:, 1], "mode": "markers+text" if n <= 40 else "markers",
-         "text": labels, "textposition": "top center", "name": "before: X",
+        {"type": "scatter", "x": before[:, 0], "y": before[:, 1], "mode": "markers", "text": labels, **text,
+         "name": "before: X",
          "marker": {"size": 11, "symbol": "circle-open", "color": "#0072B2", "line": {"width": 2}},
          "hovertemplate": "%{text} before<br>(%{x:.4f}, %{y:.4f})<extra></extra>"},
         {"type": "scatter", "x": after[:, 0], "y": after[:, 1], "mode": "markers", "text": labels,
@@ -651,6 +792,12 @@ def _encoded(a: np.ndarray) -> dict:
     every send; the corpus's points are sent on every rerun)."""
     a = np.ascontiguousarray(a, dtype=np.float64)
     return {"dtype": "f8", "bdata": base64.b64encode(a.tobytes()).decode("ascii"), "shape": str(len(a))}
+
+
+def _decoded(traces) -> np.ndarray:
+    """The points [m, 2] of scatter traces whose x and y are typed arrays (_encoded)."""
+    axis = lambda t, a: np.frombuffer(base64.b64decode(t[a]["bdata"]), dtype=np.float64)  # noqa: E731
+    return np.vstack([np.c_[axis(t, "x"), axis(t, "y")] for t in traces]) if traces else np.zeros((0, 2))
 
 
 def qk_corpus_traces(
@@ -698,10 +845,17 @@ def qk_space(
                  "line": {"color": "#000000", "width": float(1 + 8 * w)},
                  "hovertemplate": f"{labels[chosen]} → {labels[j]}<br>weight = {w:.6g}<extra></extra>"}
             )  # fmt: skip
-    for (plural, role, colour, symbol), xy in zip(_ROLES, (typed_q, typed_k)):
+    placed = (
+        place_labels([(typed_q, labels), (typed_k, labels)], extent=_decoded(corpus), width_px=760, height_px=545)
+        if len(labels) <= TEXT_MAX
+        else [None, None]
+    )
+    for (plural, role, colour, symbol), xy, at in zip(_ROLES, (typed_q, typed_k), placed):
+        text = {} if at is None else {"mode": "markers+text", "texttemplate": at.texttemplate,
+                                      "textposition": at.textposition}  # fmt: skip
         traces.append(
-            {"type": "scatter", "x": xy[:, 0], "y": xy[:, 1], "mode": "markers+text" if len(xy) <= 40 else "markers",
-             "name": f"your {plural}", "text": labels, "textposition": "top center", "textfont": {"color": colour},
+            {"type": "scatter", "x": xy[:, 0], "y": xy[:, 1], "mode": "markers", **text,
+             "name": f"your {plural}", "text": labels, "textfont": {"color": colour},
              "marker": {"size": 11, "color": colour, "symbol": symbol, "line": {"width": 1.5, "color": "#000000"}},
              "hovertemplate": f"<b>%{{text}}</b> ({role}, your sentence)<br>(%{{x:.4f}}, %{{y:.4f}})<extra></extra>"}
         )  # fmt: skip
@@ -732,10 +886,13 @@ def animation(frames: np.ndarray, tokens, *, axes: tuple[str, str] = ("x", "y"),
     frames: [K + 1, n, 2]. Runs in the browser (Plotly frames): no rerun while it plays.
     """
     labels = token_labels(tokens)
-    mode = "markers+text" if len(labels) <= 40 else "markers"
+    text = {}
+    if len(labels) <= TEXT_MAX:  # placed for the first frame; points that never part share one label
+        (placed,) = place_labels([(frames[0], labels)], frames=frames, width_px=560, height_px=440)
+        text = {"mode": "markers+text", "texttemplate": placed.texttemplate, "textposition": placed.textposition}
 
-    base = {"type": "scatter", "x": frames[0, :, 0], "y": frames[0, :, 1], "mode": mode, "text": labels,
-            "textposition": "top center", "marker": {"size": 11, "color": "#D55E00"},
+    base = {"type": "scatter", "x": frames[0, :, 0], "y": frames[0, :, 1], "mode": "markers", "text": labels,
+            **text, "marker": {"size": 11, "color": "#D55E00"},
             "hovertemplate": "%{text}<br>(%{x:.4f}, %{y:.4f})<extra></extra>"}  # fmt: skip
 
     lo, hi = frames.reshape(-1, 2).min(axis=0), frames.reshape(-1, 2).max(axis=0)

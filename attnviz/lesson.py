@@ -208,8 +208,17 @@ def _dot(c: Context) -> Screen:
         rf"x_{{{i + 1}}} \cdot x_{{{j + 1}}} = \sum_{{k=1}}^{{{t.d}}} x_{{{i + 1}k}}\, x_{{{j + 1}k}} = {value:.4f}",
         f"x{_sub(i + 1)} · x{_sub(j + 1)} = Σₖ x{_sub(i + 1)}ₖ x{_sub(j + 1)}ₖ = {value:.4f}",
         "The two word vectors one above the other: the dot product multiplies each column's two numbers and adds them.",
-        lambda: figures.vectors_heatmap(t.x[[i, j]], (t.tokens[i], t.tokens[j]) if i != j else (t.tokens[i],) * 2),
+        lambda: figures.vectors_heatmap(t.x[[i, j]], _pair_labels(t.tokens, i, j)),
     )
+
+
+def _pair_labels(tokens, i: int, j: int) -> tuple[str, str]:
+    """Rows i and j labelled as in every other chart of the sentence ("the #1" where "the" repeats); a
+    one-word sentence's word twice, told apart by the labelling."""
+    if i == j:
+        return tuple(figures.unique_labels([tokens[i]] * 2))
+    labels = figures.unique_labels(tokens)
+    return labels[i], labels[j]
 
 
 def _scores(c: Context) -> Screen:

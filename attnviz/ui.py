@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import gc
+import hashlib
 import math
 import os
 import re
@@ -517,6 +518,66 @@ def set_setting(key: str, value) -> None:
     st.session_state[key] = st.session_state[_widget(key)] = value
 
 
+def pick(label: str, labels: Sequence[str], *, key: str, default: int = 0, where=None, url: str | None = None,
+         **kwargs) -> int:  # fmt: skip
+    """A select box over options that come from the input (one label per token, per patch …); returns the
+    chosen index, always a whole number in range.
+
+    The box is keyed by its labels, so new options make a new box. One key for all options would not do:
+    Chromium keeps the box's old label when the options change and sends it back on the next rerun, which
+    Streamlit then hands over as that label (a str, not an option), and the box would show one word while
+    the page follows another. A new box starts on the same label if the new options have it (the word
+    followed stays followed), else on the same index if it is in range, else on `default`.
+
+    key: the setting (session state) holding the index; a page's Setting, or a plain key. A callback may
+    change it (set_setting): the box follows. None means "the default". where: the container (st, a
+    column …). url: also keep the index in the URL under this name (the sidebar wrote the URL before
+    this box chose).
+    """
+    labels = tuple(labels)
+    n = len(labels)
+    wkey = f"{_widget(key)}:{_labels_digest(labels)}"
+    memory = f"{key}:label"  # (label, index) last chosen: the same word in new options
+
+    def valid(i) -> bool:
+        return isinstance(i, int) and not isinstance(i, bool) and 0 <= i < n
+
+    default = min(max(default, 0), n - 1)
+    wanted = st.session_state.get(key)
+    if wkey in st.session_state:  # the same options as the last run; a callback may have changed the setting
+        start = default if wanted is None else wanted if valid(wanted) else st.session_state[wkey]
+        start = start if valid(start) else default
+    else:  # new options (a new sentence), or back on the page
+        remembered = st.session_state.get(memory)
+        if wanted is None:
+            start = default
+        elif remembered is not None and remembered[1] == wanted and remembered[0] in labels:
+            start = labels.index(remembered[0])
+        else:
+            start = wanted if valid(wanted) else default
+    if st.session_state.get(wkey) != start:
+        st.session_state[wkey] = start
+
+    def changed() -> None:
+        if valid(value := st.session_state.get(wkey)):
+            st.session_state[key] = value
+
+    chosen = (st if where is None else where).selectbox(
+        label, range(n), format_func=labels.__getitem__, key=wkey, on_change=changed, **kwargs
+    )
+    i = chosen if valid(chosen) else start
+    st.session_state[key] = i
+    st.session_state[memory] = (labels[i], i)
+    if url is not None:
+        keep_in_url({url: str(i)})
+    return i
+
+
+def _labels_digest(labels: tuple[str, ...]) -> str:
+    """A short stable name for a list of labels (hashlib: Python's hash() is salted per process)."""
+    return hashlib.blake2b("\x1f".join(labels).encode("utf-8", "surrogatepass"), digest_size=6).hexdigest()
+
+
 # --- computations, cached per input ---------------------------------------------------------
 
 
@@ -707,7 +768,12 @@ def qk_corpus_head(layer: int, head: int, show_special: bool, _corpus: qkspace.C
 
 @st.cache_resource(max_entries=8, show_spinner=False)
 def qk_tsne(layer: int, head: int, show_special: bool, text: str, _fitted, _q, _k, _tokens) -> Future:
-    """t-SNE of the typed sentence and a seeded part of the corpus, queued on the background worker."""
+    """t-SNE of the typed sentence and a seeded part of the corpus, queued on the background worker.
+
+    scikit-learn imports pandas on its first use, on the worker, while this thread goes on building figures:
+    Plotly would then find a half-imported pandas (AttributeError: partially initialized module, seen in
+    Chromium). Pandas is imported whole here first."""
+    _import_pandas()
     subset = qkspace.tsne_subset(int(_fitted.sentence.max()) + 1)
     return _qk_worker().submit(qkspace.space, _fitted, _q, _k, _tokens, method="tsne", tsne_sentences=subset)
 
@@ -764,7 +830,7 @@ def compare(key: str, a: tuple[tuple[str, ...], np.ndarray], b: tuple[tuple[str,
         "more weight than A, blue where less (weights on pieces only one sentence has are left out)."
     )
     plain = figures.unique_labels(shared.tokens)
-    i = plain.index(st.selectbox("Follow one shared word", plain, index=cross.most_changed(diff), key=f"{key}_word"))
+    i = pick("Follow one shared word", plain, key=f"{key}_word", default=cross.most_changed(diff))
     word = md_escape(shared.tokens[i])
 
     def favourites(row, tokens):

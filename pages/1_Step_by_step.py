@@ -140,8 +140,7 @@ if y_box.open:
 # --- one query, as a weighted average ---------------------------------------------------------
 if query_box.open:
     with query_box:
-        labels = figures.unique_labels(tokens)  # options are the labels, so a new sentence resets the choice
-        q = labels.index(st.selectbox("Query token", labels, key="step_query"))
+        q = ui.pick("Query token", figures.unique_labels(tokens), key="step_query")
         ui.chart(figures.row_bars(trace.weights[q], tokens), key="step_row")
         st.caption(
             f"Row {q + 1} of W: the share of each word's vector that goes into the new vector of "

@@ -122,14 +122,8 @@ elif view == VIEWS[2]:
         key="learned_overlay",
         format_func=lambda h: f"head {h}",
     )
-    labels = figures.unique_labels(tokens)
-    choice = st.selectbox(
-        "Isolate one query token",
-        [None, *labels],
-        format_func=lambda label: "all tokens" if label is None else label,
-        key="learned_focus",
-    )
-    focus = None if choice is None else labels.index(choice)
+    choice = ui.pick("Isolate one query token", ["all tokens", *figures.unique_labels(tokens)], key="learned_focus")
+    focus = None if choice == 0 else choice - 1
     lines = {
         f"L{layer} H{h}": heads.visible(layer_trace.weights[h], special, settings.special) for h in chosen or [head]
     }
@@ -139,8 +133,7 @@ elif view == VIEWS[2]:
         "line, the more weight. One colour per head."
     )
 else:
-    piece_labels = figures.unique_labels(pieces.tokens)
-    q_index = piece_labels.index(st.selectbox("Query token", piece_labels, key="learned_query"))
+    q_index = ui.pick("Query token", figures.unique_labels(pieces.tokens), key="learned_query")
     bd = heads.breakdown(right_trace, right_head, q_index)
     keys = figures.token_labels(pieces.tokens)
     qname = ui.latex_text(pieces.tokens[q_index])

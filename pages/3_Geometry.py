@@ -72,7 +72,7 @@ else:
         )
 
 labels = figures.unique_labels(tokens)
-chosen = labels.index(st.selectbox("Show the weights of", labels, key="geo_token"))
+chosen = ui.pick("Show the weights of", labels, key="geo_token")
 st.latex(
     rf"y_i = \sum_j W_{{ij}}\, {before_name[0].lower()}_j \qquad \text{{(before: {before_name}, after: {after_name})}}"
 )

@@ -56,7 +56,7 @@ else:
     src = qkv.minilm_source(weights, full, layer, head, projections=projections)
 title = src.name[0].upper() + src.name[1:]  # "MiniLM layer 2, head 3" as a heading
 labels = figures.unique_labels(src.tokens)
-query = labels.index(c4.selectbox("Follow one query word", labels, index=min(1, len(labels) - 1), key="qkv_query"))
+query = ui.pick("Follow one query word", labels, key="qkv_query", default=1, where=c4)
 qname = ui.latex_text(src.tokens[query])
 tokens, n, dh, d = src.tokens, len(src.tokens), src.d_head, src.h.shape[1]
 trace = qkv.head_trace(src)  # one head: q, k, v [1, n, d_head], weights [1, n, n]

@@ -66,10 +66,7 @@ image, digit = data.images[index], int(data.targets[index])
 trace = vision.attention(image, patch, positions=positions, scale=settings.scale, temperature=settings.temperature)
 labels, k, d = trace.tokens, trace.n, trace.d
 ink = vision.patches(image, patch).sum(axis=1)  # [k] how much ink each patch holds, in pixels' worth
-if (q := st.session_state["vision_query"]) is None or q >= k:
-    ui.set_setting("vision_query", int(np.argmax(ink)))
-query = st.session_state["vision_query"]
-ui.keep_in_url({SETTINGS["vision_query"].url: str(query)})  # chosen after the sidebar wrote the link
+side = int(np.sqrt(k))
 
 where = f", then its one-hot index (d = {patch * patch} + {k})" if positions else ""
 st.markdown(
@@ -85,11 +82,12 @@ st.latex(
 
 left, right = st.columns([3, 2], gap="large")
 with right:
-    st.selectbox(
+    query = ui.pick(
         "Query patch",
-        range(k),
-        format_func=lambda j: f"{labels[j]} (row {j // int(np.sqrt(k))}, column {j % int(np.sqrt(k))})",
-        **ui.widget("vision_query"),
+        [f"{labels[j]} (row {j // side}, column {j % side})" for j in range(k)],
+        key="vision_query",
+        default=int(np.argmax(ink)),  # the patch with the most ink, when the page chooses
+        url=SETTINGS["vision_query"].url,
     )
     ui.chart(
         figures.digit_attention(image, patch, labels, row=trace.weights[query], query=query),

@@ -95,9 +95,7 @@ if space is None:
     space = qkspace.space(fitted, q, k, tokens)
 
 labels = figures.unique_labels(tokens)
-if st.session_state["qks_query"] >= n:
-    ui.set_setting("qks_query", 0)
-query = int(st.selectbox("Follow one query", range(n), format_func=labels.__getitem__, **ui.widget("qks_query")))
+query = ui.pick("Follow one query", labels, key="qks_query", url=SETTINGS["qks_query"].url)
 top = qkspace.strongest(weights[query], top_k)
 corpus_n = int((space.sentence != qkspace.TYPED).sum() // 2)
 shown_sentences = len(np.unique(space.sentence[space.sentence != qkspace.TYPED]))

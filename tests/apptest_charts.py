@@ -33,3 +33,16 @@ def heatmap(at, key: str) -> tuple[np.ndarray, list[str], list[str]]:
     # feature axes are numeric (x0 = 1, dx = 1), shown as d1 … dc
     cols = list(trace["x"]) if "x" in trace else [f"d{j + 1}" for j in range(z.shape[1])]
     return z, list(trace["y"]), cols
+
+
+def picker(at, key: str):
+    """The select box ui.pick draws for the setting `key` (its widget key ends in a digest of its options)."""
+    boxes = [s for s in at.selectbox if str(s.key).startswith(f"_w_{key}:")]
+    assert len(boxes) == 1, f"{len(boxes)} select boxes for {key!r}; the page has {[s.key for s in at.selectbox]}"
+    return boxes[0]
+
+
+def choose(at, key: str, label: str):
+    """Choose the option shown as `label` in ui.pick's box for `key` (its value is the option's index); run."""
+    box = picker(at, key)
+    return box.set_value(box.options.index(label)).run()

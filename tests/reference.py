@@ -75,6 +75,13 @@ def toy(text: str) -> tuple[tuple[str, ...], np.ndarray]:
     return tuple(words), np.array(rows, dtype=np.float64)
 
 
+def labels(tokens) -> list[str]:
+    """The app's one labelling of repeated pieces, recomputed: the k-th "the" of a list is "the #k"; a piece
+    that occurs once keeps its text (whichever page, chart or [CLS]/[SEP] setting shows it)."""
+    tokens = list(tokens)
+    return [t if tokens.count(t) == 1 else f"{t} #{tokens[: i + 1].count(t)}" for i, t in enumerate(tokens)]
+
+
 def softmax_rows(s: np.ndarray) -> np.ndarray:
     e = np.exp(s - s.max(axis=1, keepdims=True))
     return e / e.sum(axis=1, keepdims=True)

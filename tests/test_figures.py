@@ -28,7 +28,7 @@ def test_weights_heatmap_holds_the_matrix_and_tokens():
 
 
 def test_repeated_tokens_get_unique_labels():
-    assert figures.token_labels(["the", "cat", "the"]) == ["the #1", "cat", "the #3"]
+    assert figures.token_labels(["the", "cat", "the"]) == ["the #1", "cat", "the #2"]
 
 
 def test_labels_are_not_markup():
@@ -202,3 +202,71 @@ def test_cell_numbers_are_left_out_where_they_would_not_fit():
     need = 2 * (text + figures.CELL_TEXT_PAD + 1)  # two cells, each with its 1 px gap
     assert kept(go.Figure(fig), int(need) + 1) == ["%{z:.2f}"]
     assert kept(go.Figure(fig), int(need) - 1) == [None]
+
+
+def test_points_at_one_place_share_one_label():
+    """Two "the" in a sentence have one static vector: their labels printed on top of each other. Now the
+    first carries both ("the #1, #2") and the other none; the hover still names each."""
+    before = np.array([[0.0, 0.0], [1.0, 0.5], [0.0, 0.0], [-1.0, 0.3]])
+    fig = figures.geometry(before, before * 0.5, np.full((4, 4), 0.25), ["the", "cat", "the", ","])
+    trace = next(t for t in fig.data if t.name == "before: X")
+    assert list(trace.text) == ["the #1", "cat", "the #2", ","]
+    assert list(trace.texttemplate) == ["the #1, #2", "%{text}", "", "%{text}"]
+    assert figures.merged_label(["a", "b #1"]) == "a · b #1"
+    assert figures.merged_label(["%", "{x"]) == "% · {x"
+    assert "%{" not in figures.merged_label(["%{x"])  # never read as a template field
+
+
+def test_animation_merges_labels_only_of_points_that_never_part():
+    frames = np.array([[[0, 0], [0, 0], [1, 1]], [[0, 0], [0.5, 0.5], [1, 1]]], dtype=float)  # [K, n, 2]
+    fig = figures.animation(frames, ["a", "b", "c"])
+    assert list(fig.data[0].texttemplate) == ["%{text}", "%{text}", "%{text}"]  # a and b part in frame 1
+    fig = figures.animation(frames[:1].repeat(2, axis=0), ["a", "b", "c"])
+    assert list(fig.data[0].texttemplate) == ["a · b", "", "%{text}"]
+
+
+def _boxes(points, placed, labels, scale):
+    """The label boxes (x0, x1, y0, y1) in px as place_labels models them, at the given px per unit."""
+    out = []
+    for (x, y), tt, pos, label in zip(points * scale, placed.texttemplate, placed.textposition, labels):
+        if tt:
+            f = dict(figures._PLACES)[pos]
+            out.append(np.add(f(figures.label_px((label if tt == "%{text}" else tt,))), (x, x, y, y)))
+    return out
+
+
+def test_crowded_labels_go_to_free_sides():
+    """A tight cluster of points: each label goes to a side where it covers no other label, at the scale the
+    chart is drawn (the browser tests measure the drawn labels themselves)."""
+    rng = np.random.default_rng(0)
+    points = rng.normal(size=(12, 2)) * 0.05 + np.repeat([[0, 0], [1, 1]], 6, axis=0)
+    labels = [f"word{i}" for i in range(12)]
+    (placed,) = figures.place_labels([(points, labels)], width_px=560, height_px=460)
+    assert len(set(placed.textposition)) > 1  # not all above: "top center" alone would overlap
+    boxes = _boxes(points, placed, labels, figures._px_scale(points, 560, 460))
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            assert figures._overlaps(a[None], b[None])[0] == 0.0
+
+
+def test_cell_numbers_differ_where_the_colours_do():
+    """Numbers in cells have as many decimals as the colour scale's range asks: two cells a colour step
+    ((max − min) / 20) apart never print the same number, from a range of 1e-6 to one of 1e4."""
+    rng = np.random.default_rng(0)
+    for span in (1e-6, 3e-5, 0.008, 0.26, 1.0, 7.0, 200.0, 1e4):
+        z = rng.uniform(-span / 2, span / 2, size=(6, 6)) + rng.choice([0.0, 100.0])
+        fig = figures.heatmap(z, list("abcdef"), list("abcdef"))
+        template = fig.data[0].texttemplate
+        d = int(template.removeprefix("%{z:.").removesuffix("f}"))
+        printed = {v: f"{v:.{d}f}" for v in z.ravel()}
+        step = (z.max() - z.min()) / figures.CELL_STEPS
+        for a in z.ravel():
+            for b in z.ravel():
+                if abs(a - b) >= step:
+                    assert printed[a] != printed[b], (span, a, b, template)
+        assert d <= max(0, int(np.ceil(np.log10(figures.CELL_STEPS / (z.max() - z.min()))))) + 1  # not too many
+    assert figures.weights_heatmap(np.full((4, 4), 0.25), list("abcd"), relative=False).data[0].texttemplate == (
+        "%{z:.2f}"
+    )  # W on its 0–1 scale keeps two decimals
+    signed = figures.heatmap(np.array([[0.004, -0.0031], [0.001, 0.0]]), ["a", "b"], ["a", "b"], signed=True)
+    assert signed.data[0].texttemplate == "%{z:.4f}"  # the issue's W_B − W_A: colours over ±0.004

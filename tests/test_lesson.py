@@ -110,8 +110,8 @@ def test_every_screen_figure_exports(context):
 def test_csv_round_trip_and_formula_cells():
     m = lesson.Matrix("W", ("=cmd", "a,b", "a,b"), ("=cmd", "a,b", "a,b"), numpy_weights(X[:3]))
     rows = list(csv.reader(io.StringIO(lesson.to_csv(m))))
-    assert rows[0] == ["W", "'=cmd", "a,b #2", "a,b #3"]
-    assert [r[0] for r in rows[1:]] == ["'=cmd", "a,b #2", "a,b #3"]
+    assert rows[0] == ["W", "'=cmd", "a,b #1", "a,b #2"]
+    assert [r[0] for r in rows[1:]] == ["'=cmd", "a,b #1", "a,b #2"]
     np.testing.assert_array_equal(np.array([r[1:] for r in rows[1:]], dtype=float), m.values)
     features = list(csv.reader(io.StringIO(lesson.to_csv(lesson.Matrix("X", TOKENS, None, X)))))
     assert features[0] == ["X", "feature 1", "feature 2"]
@@ -176,3 +176,23 @@ def test_cli_handout_errors(tmp_path):
     assert r.returncode == 2 and "--handout goes with" in r.stderr
     r = run_cli("   ", "--embedding", "toy", "--handout", str(tmp_path / "y.html"))
     assert r.returncode == 2 and not (tmp_path / "y.html").exists()
+
+
+def test_every_screens_chart_labels_a_repeated_word_as_the_other_pages_do():
+    """The dot-product screen labelled its two rows from the two words alone: "the" where every other chart
+    of "the cat saw the dog" says "the #1" (found by the browser sweep)."""
+    tokens = ("the", "cat", "saw", "the", "dog")
+    x = np.vstack([X, X[:1]])  # the two "the" share a vector, as static embeddings do
+    c = lesson.Context(core.self_attention(x, tokens), "hand-made vectors")
+    labels = ["the #1", "cat", "saw", "the #2", "dog"]
+    for s in lesson.screens(c):
+        if s.figure is None:
+            continue
+        for trace in s.figure().data:
+            for axis in ("x", "y"):
+                shown = getattr(trace, axis, None)
+                if shown is not None and len(shown) and all(isinstance(v, str) for v in shown):
+                    words = [v for v in shown if v.split(" #")[0] in tokens]
+                    assert all(v in labels for v in words), (s.key, axis, list(shown))
+    one = lesson.Context(core.self_attention(X[:1], ("hi",)), "hand-made vectors")
+    assert list(lesson.screen(2, one).figure().data[0].y) == ["hi #1", "hi #2"]  # x · x: one word twice

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from attnviz import core, figures, ui
 from attnviz.embeddings import ToyEmbedder
-from tests.apptest_charts import heatmap
+from tests.apptest_charts import choose, heatmap, picker
 
 ROOT = Path(__file__).resolve().parents[1]
 STEP = "pages/1_Step_by_step.py"
@@ -154,7 +154,7 @@ def test_bad_url_settings_fall_back(params):
 
 def test_query_token_choice_shows_its_row(minilm):
     at = app(STEP, open="all", s="hi how are you")
-    at.selectbox(key="step_query").set_value("are").run()
+    choose(at, "step_query", "are")
     tr = expected(minilm, "hi how are you")
     from tests.apptest_charts import decode, figure
 
@@ -256,7 +256,7 @@ def test_learned_views(view, keys):
 def test_neuron_view_numbers_add_up(minilm):
     at = app(LEARNED, s="hi how are you")
     at.get("button_group")[0].set_value("Neuron view").run()
-    at.selectbox(key="learned_query").set_value("how").run()
+    choose(at, "learned_query", "how")
     steps, _, _ = heatmap(at, "neuron_steps")
     products, _, _ = heatmap(at, "neuron_products")
     np.testing.assert_allclose(products.sum(axis=1), steps[:, 0], atol=1e-4)
@@ -300,7 +300,7 @@ def test_tokens_with_markup_are_escaped_in_the_text(embedding):
     so the caption reads “<” and Streamlit renders no tag, math or emphasis from it."""
     at = app(STEP, open="all", s="a < b > c $ d * e _ f [ g ` h", e=embedding)
     for token in MARKUP_TOKENS:
-        at.selectbox(key="step_query").set_value(token).run()
+        choose(at, "step_query", token)
         caption = next(c.value for c in at.caption if "of W: the share" in c.value)
         assert f"“\\{token}”" in caption, caption  # backslash-escaped, as markdown needs
         assert not re.search(r"(?<!\\)[<>$*_`\[]", caption), caption
@@ -331,3 +331,35 @@ def test_step_sections_open_from_the_url():
     at = app(STEP, s="dogs bark", open="all")
     assert sorted(keys(at)) == ["step_row", "step_scores", "step_weights", "step_x", "step_y"]
     assert at.query_params["open"] == "x,scores,w,y,row"
+
+
+def test_one_labelling_of_a_repeated_word_on_every_page():
+    """The second "the" is "the #2" wherever it is drawn: with [CLS]/[SEP] hidden (Step by step), shown
+    (Query, key, value and the neuron view always show them) or shown by the sidebar's toggle. It was
+    "the #5" on one page and "the #6" on the other: the position, which [CLS] shifts."""
+    text = "the cat saw the dog"
+    shown = ["the #1", "cat", "saw", "the #2", "dog"]
+    assert heatmap(app(STEP, s=text), "step_weights")[1] == shown
+    assert heatmap(app(STEP, s=text, special="1"), "step_weights")[1] == ["[CLS]", *shown, "[SEP]"]
+    assert heatmap(app("pages/4_Query_key_value.py", s=text), "qkv_h")[1] == ["[CLS]", *shown, "[SEP]"]
+    at = app("pages/2_Unparameterised_vs_learned.py", s=text)
+    at.button_group(key="learned_view").set_value("Neuron view").run()
+    assert heatmap(at, "neuron_k")[1] == ["[CLS]", *shown, "[SEP]"]
+    assert picker(at, "learned_query").options == ["[CLS]", *shown, "[SEP]"]
+
+
+def test_home_difference_of_two_sentences_prints_numbers_that_differ():
+    """Home, two sentences: W_B − W_A's colours spanned ±0.004 while every cell read "0.00"."""
+    from tests.apptest_charts import figure
+
+    at = app(s="hi how are you", s2="hello how are you")
+    trace = figure(at, "home_pair_diff")["data"][0]
+    z, _, _ = heatmap(at, "home_pair_diff")
+    d = int(trace["texttemplate"].removeprefix("%{z:.").removesuffix("f}"))
+    lo, hi = trace["zmin"], trace["zmax"]
+    assert hi - lo < 0.02  # a small difference: the case that read 0.00 in most cells
+    step = (hi - lo) / 20  # a colour step
+    for a in z.ravel():
+        for b in z.ravel():
+            if abs(a - b) >= step:
+                assert f"{a:.{d}f}" != f"{b:.{d}f}", (a, b, d)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from tests import reference as ref
+from tests.apptest_charts import choose
 from tests.prose import COMMON, Prose
 from tests.test_pages import app
 
@@ -186,7 +187,7 @@ def test_step_page_text_with_scale_and_temperature(scale, t):
 def test_step_page_text_for_a_chosen_word():
     text = "dogs chase cats in the park"
     at = app(STEP, open="all", s=text)
-    at.selectbox(key="step_query").set_value("cats").run()
+    choose(at, "step_query", "cats")
     _, x = ref.static(text)
     _, w, _ = ref.seed_attention(x)
     prose = Prose(at)
@@ -226,10 +227,7 @@ CHECK = re.compile(
 CHECK_LIMIT = 1e-5  # float32 NumPy against float32 torch: seen 3e-7 (weights), 2e-6 (hidden)
 
 
-def labels(tokens) -> list[str]:
-    """Unique labels as the README describes them: a repeated token gets its position, "the #3"."""
-    tokens = list(tokens)
-    return [t if tokens.count(t) == 1 else f"{t} #{i + 1}" for i, t in enumerate(tokens)]
+labels = ref.labels  # a repeated token gets its count so far: "the #1", "the #2"
 
 
 def independent_model_check(text: str) -> tuple[float, float]:

@@ -295,8 +295,7 @@ def test_query_key_space_text(layer, head):
     assert not at.exception
     r = qk_reference(text, layer, head, special=False)
     tokens, n = r["tokens"], len(r["tokens"])
-    # a repeated piece is labelled with its place, 1-based: “the #1”, “the #4”
-    tokens = [f"{t} #{i + 1}" if r["tokens"].count(t) > 1 else t for i, t in enumerate(tokens)]
+    tokens = ref.labels(tokens)  # a repeated piece is labelled with its count: “the #1”, “the #2”
     w = r["weights"][0]  # the first query is followed by default
     order = np.argsort(-w, kind="stable")[:3]
     prose = Prose(at)

@@ -4,14 +4,16 @@ from the model's torch modules (tests/test_qkspace.reference); odd input; t-SNE 
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import time
 
 import numpy as np
 import pytest
 
 from attnviz import figures, qkspace, ui
-from tests.apptest_charts import decode, figure
-from tests.test_pages import HOSTILE, ODD, app, type_sentence
+from tests.apptest_charts import decode, figure, picker
+from tests.test_pages import HOSTILE, ODD, ROOT, app, type_sentence
 from tests.test_qkspace import reference
 
 PAGE = "pages/8_Query_key_space.py"
@@ -80,7 +82,7 @@ def test_a_shared_link_shows_the_head_and_its_numbers():
     at = app(PAGE, s=text, layer="3", head="1", q="6", top="4")
     ref = check_page(at, text, 3, 1, 6, special=False, top=4)
     assert ref["tokens"][6] == "it"
-    assert at.selectbox(key="_w_qks_query").value == 6
+    assert picker(at, "qks_query").value == 6
     assert at.query_params["layer"] == "3" and at.query_params["top"] == "4"
 
 
@@ -91,7 +93,7 @@ def test_typing_choosing_and_special_pieces():
     type_sentence(at, text)
     at.number_input(key="_w_qks_layer").set_value(5).run()
     at.number_input(key="_w_qks_head").set_value(11).run()
-    at.selectbox(key="_w_qks_query").set_value(4).run()
+    picker(at, "qks_query").set_value(4).run()
     at.slider(key="_w_qks_top").set_value(2).run()
     check_page(at, text, 5, 11, 4, special=True, top=2)
     assert at.query_params["q"] == "4" and at.query_params["head"] == "11"
@@ -158,3 +160,26 @@ def test_while_the_corpus_is_read_the_page_says_how_far(monkeypatch):
     assert not at.exception and not at.get("plotly_chart")
     bars = at.get("progress")
     assert bars and "40 of 100 sentences" in bars[0].proto.text and bars[0].proto.value == 40
+
+
+def test_tsne_job_starts_after_pandas_is_whole():
+    """scikit-learn imports pandas on the background worker while the page builds its figures, and Plotly
+    then met a half-imported pandas (seen in Chromium's sweep). The job must not start before pandas is
+    imported whole: in a fresh interpreter, with the worker held, pandas is complete once qk_tsne returns."""
+    script = (
+        "import sys, threading\n"
+        "from attnviz import qkspace, ui\n"
+        "assert 'pandas' not in sys.modules\n"
+        "hold = threading.Event()\n"
+        "qkspace.space = lambda *a, **k: hold.wait(10)\n"
+        "class Fitted:\n"
+        "    sentence = __import__('numpy').zeros(3, dtype=int)\n"
+        "future = ui.qk_tsne(0, 0, False, 'a b', Fitted(), None, None, ('a', 'b'))\n"
+        "pd = sys.modules.get('pandas')\n"
+        "hold.set()\n"
+        "future.result(10)\n"
+        "print('whole' if pd is not None and hasattr(pd, 'Series') else 'missing')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "whole"

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from attnviz import figures
-from tests.apptest_charts import decode, figure, heatmap
+from tests import reference as ref
+from tests.apptest_charts import choose, decode, figure, heatmap, picker
 from tests.test_cross import TROPHY_BIG, TROPHY_SMALL, torch_cross
 from tests.test_pages import HOSTILE, app, expected
 from tests.test_qkv import torch_layer
@@ -91,7 +92,7 @@ def test_the_layer_around_the_head(minilm):
 
 def test_query_choice_and_random_projections():
     at = app(QKV, s="one two three four")
-    at.selectbox(key="qkv_query").set_value("three").run()
+    choose(at, "qkv_query", "three")
     shapes = figure(at, "qkv_qkv")["layout"]["shapes"]
     assert shapes[0]["y0"] == 3 - 0.5  # the row of "three" ([CLS] is row 0)
     learned = panel(at, "qkv_scores", 1)[0]
@@ -157,12 +158,12 @@ def check_pair(at, minilm, prefix, wa, wb, ta, tb):
     assert rows == figures.token_labels([ta[i] for i in ia])
     close(got, diff, atol=1e-6)
     word = int(np.argmax(np.abs(diff).sum(axis=1)))
-    assert at.selectbox(key=f"{prefix}_word").value == figures.unique_labels([ta[i] for i in ia])[word]
+    assert picker(at, f"{prefix}_word").value == word
     sentence = next(plain(m.value) for m in at.markdown if "attends most to" in m.value)
 
     def favourites(row, tokens):
         order = np.argsort(-row, kind="stable")[:3]
-        labels = [t if tokens.count(t) == 1 else f"{t} #{i + 1}" for i, t in enumerate(tokens)]
+        labels = ref.labels(tokens)
         return ", ".join(f"“{labels[j]}” {row[j]:.3f}" for j in order)
 
     assert sentence == (
@@ -170,7 +171,7 @@ def check_pair(at, minilm, prefix, wa, wb, ta, tb):
         f"and to {favourites(wb[ib[word]], tb)} in B."
     )
     # the teacher's question: what does "it" attend to in each?
-    at.selectbox(key=f"{prefix}_word").set_value("it").run()
+    choose(at, f"{prefix}_word", "it")
     it = ta.index("it")
     sentence = next(plain(m.value) for m in at.markdown if "attends most to" in m.value)
     assert sentence.startswith(f"“it” attends most to {favourites(wa[it], ta)} in A")

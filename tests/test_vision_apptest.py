@@ -11,7 +11,7 @@ from sklearn.datasets import load_digits
 from streamlit.testing.v1 import AppTest
 
 from attnviz import classifier, ui
-from tests.apptest_charts import decode, figure, heatmap
+from tests.apptest_charts import decode, figure, heatmap, picker
 from tests.test_cli_vision import plain_attention
 from tests.test_pages import app as pages_app
 from tests.test_pages import run_until_done
@@ -40,7 +40,7 @@ def check_view(at, index: int, p: int, *, positions=False, s=1.0, t=1.0, query=N
     patches = [image[r * p : r * p + p, c * p : c * p + p] for r in range(g) for c in range(g)]
     ink = np.array([x.sum() for x in patches])
     q = int(np.argmax(ink)) if query is None else query
-    assert at.selectbox(key="_w_vision_query").value == q
+    assert picker(at, "vision_query").value == q
     paint = figure(at, "vision_paint")["data"]
     np.testing.assert_array_equal(decode(paint[0]["z"]), image)
     painted = decode(paint[1]["z"])
@@ -71,7 +71,7 @@ def test_shared_link_shows_the_digit_and_its_patches():
     assert not [t for t in at.sidebar.text_input if t.label == "Sentence"]
     assert at.sidebar.slider[0].label == "Temperature T"
     assert at.query_params["s"] == "a sentence left alone" and at.query_params["i"] == "5"
-    assert at.query_params["q"] == str(at.selectbox(key="_w_vision_query").value)
+    assert at.query_params["q"] == str(picker(at, "vision_query").value)
 
 
 @pytest.mark.parametrize(
@@ -90,7 +90,7 @@ def test_odd_links_and_settings(params, index, p, positions, s, t):
 
 def test_choosing_a_query_patch_and_another_digit():
     at = app(i="17", p="2")
-    at.selectbox(key="_w_vision_query").set_value(6).run()
+    picker(at, "vision_query").set_value(6).run()
     assert not at.exception
     check_view(at, 17, 2, query=6)
     assert at.query_params["q"] == "6"

@@ -129,10 +129,11 @@ def expected(minilm) -> Callable[..., Any]:
 
 
 def labels_of(tokens) -> list[str]:
-    """The labels the app gives these tokens, as text (the app may HTML-escape them for plotly)."""
-    from attnviz.figures import token_labels
+    """The labels the app should give these tokens, as text, recomputed by the tests (tests/reference.labels:
+    one labelling everywhere, "the #1", "the #2")."""
+    from tests.reference import labels
 
-    return unescape_labels(token_labels(tokens))
+    return labels(tokens)
 
 
 def unescape_labels(labels) -> list[str]:
@@ -193,6 +194,22 @@ _KEYED_CHARTS_JS = r"""
   const m = box ? Array.from(box.classList).find((k) => k.startsWith('st-key-')) : null;
   return m ? m.slice('st-key-'.length) : null;
 })
+"""
+
+# The text labels a scatter chart draws, and every pair of them whose boxes on the screen overlap.
+_LABEL_OVERLAPS_JS = r"""
+(key) => {
+  const texts = Array.from(document.querySelectorAll(`.st-key-${key} .textpoint text`)).filter((t) => t.textContent);
+  const boxes = texts.map((t) => ({text: t.textContent, r: t.getBoundingClientRect()}));
+  const pairs = [];
+  for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+    const a = boxes[i].r, b = boxes[j].r;
+    const w = Math.min(a.right, b.right) - Math.max(a.left, b.left);
+    const h = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
+    if (w > 1 && h > 1) pairs.push([boxes[i].text, boxes[j].text, Math.round(w), Math.round(h)]);
+  }
+  return {labels: boxes.map((b) => b.text), overlaps: pairs};
+}
 """
 
 _PAGE_HEIGHT_JS = r"""
@@ -381,6 +398,11 @@ class App:
     def wait_for_tokens_rows(self, key: str, labels: list[str], **kw) -> Chart:
         """A token x feature chart (X, Y) showing these labels on its rows."""
         return self.wait_for_chart(key, lambda c: c.y == labels, what=f"rows {labels}", **kw)
+
+    def drawn_labels(self, key: str) -> dict:
+        """The scatter chart's drawn text labels, and the pairs of them that overlap on the screen (with by how
+        many px across and down): {"labels": [...], "overlaps": [[a, b, w, h], ...]}."""
+        return self.page.evaluate(_LABEL_OVERLAPS_JS, key)
 
     poll = staticmethod(poll)
 

@@ -45,3 +45,21 @@ def test_animation_plays_all_frames_to_the_collapsed_cloud(app):
     app.assert_no_exception()
     app.screenshot("after_play")
     assert app.dialogs == []
+
+
+REPEATS = "the cat sat on the mat and the dog sat on the cat"
+
+
+def test_repeated_words_have_one_legible_label(app):
+    """Repeated words share one static vector, so their labels once printed on top of each other: now the
+    points at one place share one label ("the #1, #2, #3, #4") and no two drawn labels overlap."""
+    app.goto("/Geometry", s=REPEATS, open="repeat")
+    app.wait_for_model()
+    for key in ("geo_picture", "geo_animation"):
+        app.page.locator(f".st-key-{key}").scroll_into_view_if_needed()
+        drawn = app.drawn_labels(key)
+        assert sorted(drawn["labels"]) == sorted(["the #1, #2, #3, #4", "cat #1, #2", "sat #1, #2", "on #1, #2",
+                                                  "mat", "and", "dog"]), key  # fmt: skip
+        assert drawn["overlaps"] == [], f"{key}: labels drawn over each other: {drawn['overlaps']}"
+    app.screenshot("repeated_words")
+    app.assert_no_exception()

@@ -103,3 +103,80 @@ def test_type_pick_a_query_and_read_the_plane(app):
     app.assert_no_exception()
     app.screenshot("Query_key_space")
     assert app.dialogs == [] and not app.page_errors
+
+
+def test_second_sentence_and_the_followed_query(app):
+    """Chromium keeps a select box's old label when its options change and sends it back: the page once
+    crashed on the second sentence typed (TypeError on the query's index) and the box could show another
+    word than the chart. Now the box follows the new sentence: the same word while the sentence has it,
+    else the same place, else the first piece, and the chart's chosen query is always the box's."""
+    app.goto("/Query_key_space")
+    app.wait_for_model()
+    choice = app.page.get_by_role("combobox", name="Follow one query")
+
+    def settled_on(sentence: str, word: str) -> None:
+        labels = app.labels(tokens(sentence))
+        plane(app, lambda t: "the query " + word in t and t["your queries"]["text"] is not None
+              and unescape_labels(t["your queries"]["text"]) == labels, f"“{word}” of {labels}")  # fmt: skip
+        app.wait_for_model()
+        app.assert_no_exception()
+        assert choice.input_value() == word
+        assert app.params()["q"] == str(labels.index(word))
+
+    for sentence, word, pick in [
+        ("the cat sat on the mat", "the #1", "cat"),
+        ("a cat ran far away quickly", "cat", "quickly"),  # "cat" is still there: followed
+        ("birds fly", "birds", None),  # neither "quickly" nor its place (6th) is: the first piece
+        ("birds fly south", "birds", "fly"),
+        ("fly away now", "fly", "now"),  # the same word at another place
+        ("one two three four", "three", None),  # no "now": its place
+    ]:
+        app.type_sentence(sentence)
+        settled_on(sentence, word)
+        if pick is not None:
+            choice.click()
+            app.page.get_by_role("option", name=pick, exact=True).click()
+            settled_on(sentence, pick)
+    # Home and back (the crash once stayed until a reload): the page, its word and a new sentence
+    app.click_nav("")
+    app.wait_for_model()
+    app.click_nav("Query_key_space")
+    settled_on("one two three four", "three")
+    app.type_sentence("three blind mice")
+    settled_on("three blind mice", "three")
+    assert app.dialogs == [] and not app.page_errors
+
+
+def tokens(sentence: str) -> list[str]:
+    from attnviz.testing import expected_pieces
+
+    return expected_pieces()(sentence)
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    ["the cat sat on the mat and the dog sat on the cat",
+     "The parrot watched the cat, and it stayed very still while the cat watched the parrot"],
+)  # fmt: skip
+def test_drawn_labels_do_not_overlap(app, sentence):
+    """Each query and key of the sentence is labelled (points at one place share a label) and no two drawn
+    labels cover each other, though repeated words' queries and keys lie close."""
+    app.goto("/Query_key_space", s=sentence)
+    app.wait_for_model()
+    plane(app, lambda t: "your keys" in t, "the sentence's points")
+    app.page.locator(".st-key-qks_plane").scroll_into_view_if_needed()
+    drawn = app.drawn_labels("qks_plane")
+    named = [name for label in drawn["labels"] for name in names(label)]
+    labels = app.labels(tokens(sentence))
+    assert sorted(named) == sorted(labels * 2), "each piece named once as a query and once as a key"
+    assert drawn["overlaps"] == [], f"labels drawn over each other: {drawn['overlaps']}"
+    app.assert_no_exception()
+
+
+def names(label: str) -> list[str]:
+    """The pieces one drawn label names: "the #1, #3" -> the #1, the #3; "a · b" -> a, b."""
+    out = []
+    for part in label.split(" · "):
+        base, _, counts = part.partition(" #")
+        out += [f"{base} #{c}" for c in counts.split(", #")] if counts else [base]
+    return out

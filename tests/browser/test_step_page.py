@@ -7,7 +7,7 @@ import pytest
 
 pytestmark = pytest.mark.browser
 
-# Chosen to exercise the labels: a repeated word ("the #1", "the #5"), punctuation, word pieces,
+# Chosen to exercise the labels: a repeated word ("the #1", "the #2"), punctuation, word pieces,
 # capitals and accents (the tokenizer lowercases and strips them).
 SENTENCES = [
     "The cat sat on the mat.",
@@ -124,7 +124,7 @@ def test_query_token_box_follows_the_sentence(app, expected):
         labels = app.labels(expected(sentence).tokens)
         app.wait_for_chart("step_row", lambda c, labels=labels: c.x == labels, what=f"bars over {labels}")
         app.wait_for_model()
-        shown = app.page.locator(".st-key-step_query input").input_value()
+        shown = app.page.get_by_role("combobox", name="Query token").input_value()
         app.screenshot(f"query_token_{len(labels)}")
         assert shown == labels[0], f"the Query token box shows {shown!r} for {sentence!r} ({labels})"
 
@@ -146,7 +146,7 @@ def test_query_token_picks_the_row(app, expected):
     app.wait_for_model()
     trace = expected(sentence)
     labels = app.labels(trace.tokens)
-    picker = app.page.locator(".st-key-step_query input")
+    picker = app.page.get_by_role("combobox", name="Query token")
     picker.focus()
     picker.press("ArrowDown")  # opens the list
     app.page.get_by_role("option", name="six", exact=True).click()
