@@ -106,7 +106,10 @@ def lesson_claims(prose: Prose, text: str, i: int) -> None:
         prose.has(f"the self-weights Wᵢᵢ average {np.mean(np.diag(w)):.2f}.")
     elif i == 10:
         dh = min(8, d)  # the lesson's random head: 8 columns (structural)
-        prose.has(f"W_q, W_k, W_v ({d} × {dh})", f"Q, K and V for the sentence ({n} × {dh} each)")
+        config = ref.model()[0].auto_model.config  # a real head's W_q: hidden size × hidden size / heads
+        real = (config.hidden_size, config.hidden_size // config.num_attention_heads)
+        prose.has(f"W_q, W_k, W_v ({d} × {dh} here)", f"Q, K and V for the sentence ({n} × {dh} each)")
+        prose.has(f"and {dh} columns wide, few enough to read; a head of MiniLM has them {real[0]} × {real[1]}.")
     elif i == 11:
         h = ref.heads(text)[3, 1]  # the README's head, from the model's own attentions
         top = int(np.argmax(h.mean(axis=0)))
