@@ -285,7 +285,9 @@ QKS_FIXED = (
     "the 32 numbers",
     "s^2",
     "keys by 1/s",
-    "|q|² + |k|² − |q − k|²) / 2",
+    "|q|² + |k|² − 2 q · k",
+    "(−1 would put every pair on one falling line)",
+    "|k′|²/2",
     "100 corpus sentences",  # the bundled corpus (tests/test_qkspace: 100 different sentences)
 )
 
@@ -315,5 +317,18 @@ def test_query_key_space_text(layer, head):
         f"mean length {r['typed_q_norm']:.3f} for its queries and {r['typed_k_norm']:.3f} for its keys",
         f"The query of “{tokens[0]}” gives its largest weights to "
         + ", ".join(f"“{tokens[j]}” {w[j]:.3f}" for j in order),
+    )
+    mixed, after, before = prose.take(
+        r"(What that buys is that queries and keys mix|For this head they do not mix more): in all 32 dimensions, "
+        rf"(\d+\.\d)% of the corpus's {r['corpus_pieces']} queries have a key as their nearest neighbour, against "
+        r"(\d+\.\d)% before the moves"
+    )[0]
+    # within one query of the test's own count (the model's float32 vectors, read by torch here, by NumPy there)
+    one = 100 / r["corpus_pieces"] + 0.05
+    assert abs(float(after) - 100 * r["key_nearest"]) <= one and abs(float(before) - 100 * r["key_nearest_raw"]) <= one
+    assert mixed.startswith("What") == (r["key_nearest"] > r["key_nearest_raw"])
+    prose.has(
+        f"the correlation of the distance with q · k is {r['correlation']:.2f} after the moves and "
+        f"{r['correlation_raw']:.2f} before"
     )
     prose.fixed(*QKS_FIXED).done()
