@@ -270,6 +270,7 @@ def test_vision_text_after_training():
         more = f" and {len(pairs) - 3} more" if len(pairs) > 3 else ""
         plural, each = ("s", " each") if len(pairs) > 1 else ("", "")
         prose.has(f"The most frequent mistake{plural} ({most} times{each}): {', '.join(pairs[:3])}{more}.")
+    baseline_claims(prose, result.predictions, targets)
     received = result.weights[:8].mean(axis=1)  # [8, 16]
     prose.has(
         "The first 8 test digits",
@@ -277,6 +278,47 @@ def test_vision_text_after_training():
         "The brightest patch of each: " + ", ".join(f"r{j // 4}c{j % 4}" for j in received.argmax(axis=1)) + ".",
     )
     prose.fixed(*VISION_FIXED).done()
+
+
+def sklearn_baselines() -> tuple[float, float, float]:
+    """1-NN, 5-NN and logistic regression (L2, C = 1, scikit-learn solved tightly), on pixels / 16 of
+    train_test_split(test_size=0.25, random_state=0): the page's baselines, independently."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import train_test_split
+    from sklearn.neighbors import KNeighborsClassifier
+
+    from tests.test_baselines import by_hand
+
+    x_train, x_test, y_train, y_test = train_test_split(DIGITS.data / 16, DIGITS.target, test_size=0.25, random_state=0)
+    # k-NN with ties at the k-th place resolved by training order (the page's rule), by hand; scikit-learn's
+    # own vote differs only at such ties (tests/test_baselines.py)
+    knn = [float(np.mean(by_hand(x_train, y_train, x_test, k) == y_test)) for k in (1, 5)]
+    for k, acc in zip((1, 5), knn):
+        assert acc == pytest.approx(KNeighborsClassifier(k).fit(x_train, y_train).score(x_test, y_test), abs=2 / 450)
+    logistic = LogisticRegression(C=1.0, tol=1e-10, max_iter=100_000).fit(x_train, y_train).score(x_test, y_test)
+    return knn[0], knn[1], logistic
+
+
+def baseline_claims(prose: Prose, predictions: np.ndarray, targets: np.ndarray) -> None:
+    """The baselines' caption, its branches written out from the page's rule."""
+    nn1, nn5, logistic = sklearn_baselines()
+    accuracy = float(np.mean(predictions == targets))
+    gap = accuracy - logistic
+    if gap == 0:
+        versus = "as many as"
+    else:
+        versus = f"{abs(gap) * 100:.1f} percentage points {'more' if gap > 0 else 'less'} than"
+    if gap >= 0.01:
+        adds = f"So here its attention layer is worth {gap * 100:.1f} points"
+    else:
+        adds = f"So its attention adds {'little' if gap > 0 else 'no'} accuracy here"
+    lookup = "the nearest training digit does better" if accuracy < nn1 else "it matches the nearest-digit lookup"
+    prose.has(
+        f"Beside it, on the same {len(targets)} test digits and from the same pixels / 16: the nearest training digit "
+        f"reads {nn1:.1%}, a vote of the 5 nearest {nn5:.1%}, and logistic regression (a softmax of one linear map of "
+        f"the {DIGITS.data.shape[1]} pixels) {logistic:.1%}.",
+        f"with it, it reads {versus} logistic regression. {adds}, and {lookup}.",
+    )
 
 
 QKS_FIXED = (
