@@ -334,13 +334,28 @@ QKS_FIXED = (
 )
 
 
-@pytest.mark.parametrize(("layer", "head"), [(0, 0), (3, 1)])
-def test_query_key_space_text(layer, head):
+@pytest.mark.parametrize(("layer", "head", "method"), [(0, 0, "pca"), (3, 1, "pca"), (2, 4, "tsne")])
+def test_query_key_space_text(layer, head, method):
+    import time
+
+    from attnviz import qkspace
+    from tests.apptest_charts import figure
+    from tests.test_qkspace import torch_sentence
+
     text = "The dog chased the cat because it was hungry"
     params = {} if (layer, head) == (0, 0) else {"layer": str(layer), "head": str(head)}
-    at = app(QKS, s=text, **params)
+    at = app(QKS, s=text, **params, **({"proj": method} if method == "tsne" else {}))
+    for _ in range(600 if method == "tsne" else 0):  # AppTest does not run the fragment's timer: a run a tick
+        if figure(at, "qks_plane")["layout"]["xaxis"]["title"]["text"] == "t-SNE 1":
+            break
+        time.sleep(0.5)
+        at.run()
     assert not at.exception
     r = qk_reference(text, layer, head, special=False)
+    if method == "tsne":  # t-SNE sees the seeded sentences of the corpus, not all of it
+        sentences = qkspace.load_corpus()
+        chosen = qkspace.tsne_subset(len(sentences))
+        shown = sum(int((~torch_sentence(sentences[i])["special"]).sum()) for i in chosen)
     tokens, n = r["tokens"], len(r["tokens"])
     # a repeated piece is labelled with its place, 1-based: “the #1”, “the #4”
     tokens = [f"{t} #{i + 1}" if r["tokens"].count(t) > 1 else t for i, t in enumerate(tokens)]
@@ -348,10 +363,18 @@ def test_query_key_space_text(layer, head):
     order = np.argsort(-w, kind="stable")[:3]
     prose = Prose(at)
     a, b = r["explained"]
+    if method == "tsne":
+        prose.has(
+            f"the {n} pieces of your sentence; faint, the {shown} pieces of {len(chosen)} corpus sentences",
+            f"t-SNE (seed 0) of your sentence and {len(chosen)} corpus sentences",
+        )
+    else:
+        prose.has(
+            f"the {n} pieces of your sentence; faint, the {r['corpus_pieces']} pieces of",
+            f"PCA keeps {a:.1%} and {b:.1%} of the spread",
+        )
     prose.has(
         f"Layer {layer}, head {head}: blue circles are queries",
-        f"the {n} pieces of your sentence; faint, the {r['corpus_pieces']} pieces of",
-        f"PCA keeps {a:.1%} and {b:.1%} of the spread",
         f"|t| = {np.linalg.norm(r['t']):.3f}",
         f"s = {r['s']:.4f}",
         rf"\right|}} = {r['mean_norm']:.3f}",

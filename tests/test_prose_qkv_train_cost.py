@@ -46,13 +46,25 @@ def _model(model_ready):
     """Every page here is read with the model loaded."""
 
 
-def head_part(prose: Prose, text: str, layer: int, head: int, query: int) -> None:
+def head_part(prose: Prose, text: str, layer: int, head: int, query: int, random_seed: int | None = None) -> None:
+    """Part 1 for MiniLM's head, or (random_seed) for random W_q, W_k ~ N(0, 1/384) drawn as the README says
+    (one N(0, 1/d) draw of [3, 384, 384] from the seed, the head's 32 columns, zero biases) on the model's own H."""
     tokens = ref.static(text, special=True)[0]
     n = len(tokens)
-    q, k, _ = ref.qkv(text, layer, head)
-    s = q @ k.T / np.sqrt(32)
-    w = ref.heads(text, special=True)[layer, head]
-    prose.has(f"The pipeline of MiniLM layer {layer}, head {head}. {n} word pieces, [CLS] and [SEP] included")
+    if random_seed is None:
+        q, k, _ = ref.qkv(text, layer, head)
+        s = q @ k.T / np.sqrt(32)
+        w = ref.heads(text, special=True)[layer, head]
+        name = "MiniLM layer"
+    else:
+        m = np.random.default_rng(random_seed).normal(0.0, 1.0 / np.sqrt(384), size=(3, 384, 384))
+        cols = slice(32 * head, 32 * head + 32)
+        h = ref.hidden(text)[layer].astype(np.float64)
+        q, k = h @ m[0][:, cols].astype(np.float32), h @ m[1][:, cols].astype(np.float32)
+        s = q @ k.T / np.sqrt(32)
+        w = ref.softmax_rows(s)
+        name = "random projections in layer"
+    prose.has(f"The pipeline of {name} {layer}, head {head}. {n} word pieces, [CLS] and [SEP] included")
     prose.has(f"1 · H, the input to layer {layer}", rf"\in \mathbb{{R}}^{{{n} \times 384}}")
     if layer > 0:
         prose.has(
@@ -100,6 +112,23 @@ def test_qkv_page_head_text(text, layer, head):
     notices(text, prose)
     n = len(ref.static(text, special=True)[0])
     head_part(prose, text, layer, head, min(1, n - 1))  # the first word after [CLS] is followed
+    prose.has("Type a second sentence")
+    prose.fixed(*QKV_FIXED).done()
+
+
+@pytest.mark.parametrize(("layer", "head", "rolls"), [(0, 0, 0), (3, 7, 2)])
+def test_qkv_page_random_head_text(layer, head, rolls):
+    """The random source's part 1: its scores, weights and the pattern sentence (a random head rarely has one)."""
+    text = "The cat sat on the mat because it was tired"
+    at = app(QKV, s=text)
+    at.radio(key="qkv_source").set_value("random").run()
+    at.number_input(key="qkv_layer").set_value(layer).run()
+    at.number_input(key="qkv_head").set_value(head).run()
+    for _ in range(rolls):
+        at.button(key="qkv_reroll").click().run()
+    assert not at.exception
+    prose = Prose(at)
+    head_part(prose, text, layer, head, 1, random_seed=rolls)
     prose.has("Type a second sentence")
     prose.fixed(*QKV_FIXED).done()
 
