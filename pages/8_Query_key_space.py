@@ -166,7 +166,7 @@ st.caption(
     f"have a key as their nearest neighbour, against {mix.key_nearest_raw:.1%} before the moves. It does not make distance a "
     "measure of attention: |q − k|² = |q|² + |k|² − 2 q · k, so lengths count too. Over every query–key pair of a "
     f"corpus sentence, the correlation of the distance with q · k is {mix.correlation:.2f} after the moves and "
-    f"{mix.correlation_raw:.2f} before (−1 would put every pair on one falling line). For one query, nearness orders its "
+    f"{mix.correlation_raw:.2f} before (-1 would put every pair on one falling line). For one query, nearness orders its "
     "keys by q′ · k′ − |k′|²/2, not by q′ · k′ alone."
 )
 st.caption(

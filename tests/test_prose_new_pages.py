@@ -328,7 +328,7 @@ QKS_FIXED = (
     "s^2",
     "keys by 1/s",
     "|q|² + |k|² − 2 q · k",
-    "(−1 would put every pair on one falling line)",
+    "(-1 would put every pair on one falling line)",
     "|k′|²/2",
     "100 corpus sentences",  # the bundled corpus (tests/test_qkspace: 100 different sentences)
 )
