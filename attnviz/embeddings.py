@@ -227,16 +227,47 @@ def _ends(n: int) -> np.ndarray:
     return e
 
 
-def _tokenizer_notices(text, tokens, spans, unk) -> tuple[str, ...]:
-    """Say which characters became [UNK] and which words were lowercased or lost accents."""
-    unknown, changed = [], []
+def _is_hangul_syllable(ch: str) -> bool:
+    return "\uac00" <= ch <= "\ud7a3"  # the 11,172 precomposed syllables, which NFD splits into jamo
+
+
+def _words(text, tokens, spans, unk) -> list[tuple[str, list[str]]]:
+    """The pieces grouped into words (a piece, then the '##' pieces that continue it), each with the text it
+    came from.  -> [(original, pieces without '##')]; [UNK] pieces are left out"""
+    words: list[tuple[int, int, list[str]]] = []
     for piece, (a, b) in zip(tokens, spans):
-        original = text[a:b]
-        if piece == unk:
-            if original not in unknown:
-                unknown.append(original)
-        elif piece.removeprefix("##") != original and original not in (w for w, _ in changed):
-            changed.append((original, piece.removeprefix("##")))
+        if piece.startswith("##") and words:
+            start, _, parts = words[-1]
+            words[-1] = (start, b, [*parts, piece[2:]])
+        else:
+            words.append((a, b, [piece]))
+    return [(text[a:b], parts) for a, b, parts in words if parts != [unk]]
+
+
+def _change(original: str, parts: list[str]) -> str | None:
+    """What the tokenizer did to one word: "hangul", "accents", "case", "other" or None (nothing)."""
+    if "".join(parts) == original:
+        return None
+    if any(_is_hangul_syllable(ch) for ch in original):
+        return "hangul"
+    if any(unicodedata.category(ch) == "Mn" for ch in unicodedata.normalize("NFD", original)):
+        return "accents"
+    return "case" if original != original.lower() else "other"
+
+
+def _tokenizer_notices(text, tokens, spans, unk) -> tuple[str, ...]:
+    """Say which characters became [UNK] and what the tokenizer did to the other words: lowercased them,
+    stripped their accents (NFD, then the combining marks dropped) or split Hangul syllables into their
+    letters (the same NFD: a syllable is a block of two or three jamo, which are letters, not accents)."""
+    unknown = []
+    for piece, (a, b) in zip(tokens, spans):
+        if piece == unk and text[a:b] not in unknown:
+            unknown.append(text[a:b])
+    changed: dict[str, list[tuple[str, list[str]]]] = {}
+    for original, parts in _words(text, tokens, spans, unk):
+        kind = _change(original, parts)
+        if kind is not None and original not in (w for w, _ in changed.get(kind, ())):
+            changed.setdefault(kind, []).append((original, parts))
     notices = []
     if unknown:
         shown = ", ".join(f"“{u}”" for u in unknown[:8]) + (" …" if len(unknown) > 8 else "")
@@ -244,8 +275,26 @@ def _tokenizer_notices(text, tokens, spans, unk) -> tuple[str, ...]:
             f"{len(unknown)} piece(s) are not in the model's vocabulary and became [UNK] (one shared vector): {shown}."
         )
     if changed:
-        shown = ", ".join(f"“{a}” → “{b}”" for a, b in changed[:5]) + (" …" if len(changed) > 5 else "")
-        notices.append(f"The model's tokenizer lowercases and strips accents: {shown}.")
+
+        def listed(kind: str, show) -> str:
+            words = changed[kind]
+            return ", ".join(f"“{w}” → {show(parts)}" for w, parts in words[:5]) + (" …" if len(words) > 5 else "")
+
+        joined = lambda parts: f"“{''.join(parts)}”"  # noqa: E731
+        said = []
+        if "case" in changed:
+            said.append(f"lowercases {listed('case', joined)}")
+        if "accents" in changed:
+            capitals = any(w != w.lower() for w, _ in changed["accents"])
+            said.append(f"{'lowercases and ' if capitals else ''}strips accents from {listed('accents', joined)}")
+        if "hangul" in changed:
+            said.append(
+                "splits Hangul syllables into their letters (jamo), which it reads as separate word pieces: "
+                + listed("hangul", lambda parts: " + ".join(parts))
+            )
+        if "other" in changed:
+            said.append(f"reads {listed('other', joined)}")
+        notices.append("The model's tokenizer " + "; it ".join(said) + ".")
     return tuple(notices)
 
 

@@ -1,4 +1,6 @@
-"""Reading attention heads: random heads to compare with, a plain description, one score taken apart.
+"""Reading attention heads: random heads to compare with, the weights as shown, one score taken apart.
+
+(The plain description of a head's W is attnviz.patterns.)
 
 NumPy only.
 """
@@ -9,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from attnviz.core import HeadsTrace, drop_and_renormalise, multi_head_attention, row_entropy
+from attnviz.core import HeadsTrace, drop_and_renormalise, multi_head_attention
 
 
 def random_head(x: np.ndarray, d_head: int, rng: np.random.Generator, *, mask=None, tokens=None) -> HeadsTrace:
@@ -30,54 +32,6 @@ def visible(weights: np.ndarray, special: np.ndarray, show_special: bool) -> np.
     weights [..., n, n], special [n] bool -> [..., n, n] or [..., k, k]
     """
     return weights if show_special else drop_and_renormalise(weights, ~np.asarray(special))
-
-
-@dataclass(frozen=True)
-class Pattern:
-    name: str
-    share: float  # mean weight (over queries) that the pattern accounts for
-
-
-def patterns(weights: np.ndarray, tokens: tuple[str, ...]) -> list[Pattern]:
-    """How much of the attention each simple pattern explains, largest first.  weights [n, n]"""
-    n = len(tokens)
-    w = np.asarray(weights, dtype=np.float64)
-    idx = np.arange(n)
-    found = [
-        Pattern("itself", float(np.mean(w[idx, idx]))),
-        Pattern("the previous token", float(np.mean(w[idx[1:], idx[1:] - 1])) if n > 1 else 0.0),
-        Pattern("the next token", float(np.mean(w[idx[:-1], idx[:-1] + 1])) if n > 1 else 0.0),
-    ]
-    for marker in ("[CLS]", "[SEP]"):
-        cols = [j for j, t in enumerate(tokens) if t == marker]
-        if cols:
-            found.append(Pattern(marker, float(np.mean(w[:, cols].sum(axis=1)))))
-    if n > 1:
-        found.append(Pattern("one token that every word looks at", float(w.mean(axis=0).max())))
-    return sorted(found, key=lambda p: -p.share)
-
-
-def describe_head(weights: np.ndarray, tokens: tuple[str, ...]) -> str:
-    """One sentence on what a head seems to do, derived from its weights [n, n]."""
-    n = len(tokens)
-    if n == 1:
-        return "With a single token, every head can only attend to it."
-    spread = float(np.mean(row_entropy(weights)) / np.log2(n))
-    top = patterns(weights, tokens)[0]
-    if top.name == "one token that every word looks at":
-        j = int(np.argmax(np.asarray(weights).mean(axis=0)))
-        top = Pattern(f"“{tokens[j]}”", top.share)
-    if top.share >= 0.5:
-        return f"Mostly attends to {top.name}: on average {top.share:.0%} of each row's weight goes there."
-    if spread >= 0.85:
-        return (
-            f"Spreads its attention broadly (entropy {spread:.0%} of the maximum): "
-            "close to an average over the whole sentence."
-        )
-    return (
-        f"Mixed: the strongest simple pattern is {top.name} ({top.share:.0%} of each row on average); "
-        f"the rest depends on the words."
-    )
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ class LearnedHead:
     name: str  # e.g. "MiniLM layer 3, head 1"
     tokens: tuple[str, ...]  # m pieces
     weights: np.ndarray  # [m, m] rows sum to 1
+    projection: tuple[int, int] | None = None  # the shape of the head's own W_q (and W_k, W_v): [d, d_head]
 
 
 @dataclass(frozen=True)
@@ -129,12 +130,13 @@ def learned_head(
     and the rows renormalised).  weights: bert.BertWeights, pieces: embeddings.Pieces -> LearnedHead
 
     trace: a forward pass already run on these pieces (bert.BertTrace, at least layer + 1 layers), reused."""
-    from attnviz import bert
+    from attnviz import bert, qkv
 
     if trace is None:
         trace = bert.forward(weights, pieces.ids, pieces.tokens, layers=layer + 1)
     w = heads.visible(trace.layers[layer].weights[head], pieces.special, show_special).astype(np.float64)  # [m, m]
-    return LearnedHead(f"MiniLM layer {layer}, head {head}", pieces.shown_tokens(show_special), w)
+    w_q = qkv.head_slice(weights.layers[layer], weights.n_heads, head)["w_q"]  # [d, d_head] the head's own columns
+    return LearnedHead(f"MiniLM layer {layer}, head {head}", pieces.shown_tokens(show_special), w, w_q.shape)
 
 
 def to_csv(matrix: Matrix) -> str:
@@ -367,13 +369,16 @@ def _parameters(c: Context) -> Screen:
 def _qkv(c: Context) -> Screen:
     t = c.trace
     h = random_qkv(t.x, t.tokens)
-    dh = h.q.shape[-1]
+    d, dh = t.x.shape[1], h.q.shape[-1]  # Q = X W_q: W_q is [columns of X, columns of Q]
+    real = ""
+    if c.head is not None and c.head.projection is not None:
+        real = f"; a head of MiniLM has them {c.head.projection[0]} × {c.head.projection[1]}"
     return Screen(
         "qkv",
         "Queries, keys and values",
-        f"Give attention three matrices to learn, W_q, W_k, W_v ({t.d} × {dh}). Each word asks with its query "
+        f"Give attention three matrices to learn, W_q, W_k, W_v ({d} × {dh} here). Each word asks with its query "
         f"q = x W_q, is found by its key k = x W_k, and hands over its value v = x W_v. Here they are random "
-        "(nothing learned yet): the shapes are those of a real head.",
+        f"(nothing learned yet) and {dh} columns wide, few enough to read{real}.",
         r"\begin{gathered} Q = X W_q,\quad K = X W_k,\quad V = X W_v \\"
         r" W = \operatorname{softmax}\!\left(Q K^\top / \sqrt{d}\right), \quad Z = W V \end{gathered}",
         "Q = X W_q,  K = X W_k,  V = X W_v;  W = softmax(Q Kᵀ / √d),  Z = W V",

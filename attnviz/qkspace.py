@@ -8,11 +8,17 @@ A head's weights depend on them only through q · k, and two changes leave every
     q' = s q, k' = k / s                       every dot product stays the same
 
 This module picks t and s so that the keys' centroid meets the queries' centroid and the two clouds have
-the same mean norm; nearness in a plane fitted to both then tracks the dot product. The plane is PCA
-(an SVD of the queries and keys together), or scikit-learn's t-SNE (imported inside, seeded).
+the same mean norm. What that buys is that queries and keys mix instead of forming two separate clouds
+(`Mixing.key_nearest`: how many queries have a key as their nearest neighbour, before and after). It does
+not make distance a measure of the dot product: |q − k|² = |q|² + |k|² − 2 q · k, so lengths count too
+(`Mixing.correlation`: over the corpus, distance follows q · k less closely after the moves than before).
+For one query the order of its keys by nearness is the order of q'·k' − |k'|²/2, its scores minus half
+each key's squared length. The plane is PCA (an SVD of the queries and keys together), or scikit-learn's
+t-SNE (imported inside, seeded).
 
     Corpus         every piece of the bundled sentences: q, k [layers, heads, N, d_head], which sentence
     Normalisation  t and s, fitted on one head's shown corpus queries and keys
+    Mixing         what the moves change: queries next to keys, and distance against q · k, before and after
     Plane          PCA: the centre and two axes; projects any query or key
     Space          the points: [P, 2], which are queries, their tokens and sentences (-1 = the typed one)
 
@@ -163,6 +169,60 @@ def fit_normalisation(q: np.ndarray, k: np.ndarray) -> Normalisation:
     return Normalisation(shift=u * m_q - m_k, scale=float(np.sqrt(u)))
 
 
+# --- what the moves change ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Mixing:
+    """What the two moves do to one head's corpus (the shown pieces), in all d_head dimensions."""
+
+    key_nearest: float  # share of the queries whose nearest other point (of all queries and keys) is a key, after
+    key_nearest_raw: float  # the same before the moves
+    correlation: float  # Pearson r of |q' − k'| with q · k, over every (query, key) pair of one sentence, after
+    correlation_raw: float  # the same with |q − k|, before
+
+
+def key_nearest(q: np.ndarray, k: np.ndarray, *, chunk: int = 512) -> float:
+    """The share of the queries whose nearest other point, among all queries and keys, is a key (ties: a query).
+
+    q: [N, d], k: [M, d] -> in [0, 1]
+    """
+    x = np.concatenate([q, k]).astype(np.float64)  # [N + M, d]: queries first
+    sq = np.einsum("ij,ij->i", x, x)
+    keys = 0
+    for a in range(0, len(q), chunk):
+        b = min(a + chunk, len(q))
+        d2 = sq[None, :] - 2.0 * (x[a:b] @ x.T)  # [b - a, N + M] squared distances less the row's own |x|²
+        d2[np.arange(b - a), np.arange(a, b)] = np.inf  # not itself
+        keys += int(np.sum(np.argmin(d2, axis=1) >= len(q)))
+    return keys / len(q)
+
+
+def distance_correlation(qd: np.ndarray, kd: np.ndarray, q: np.ndarray, k: np.ndarray, sentence: np.ndarray) -> float:
+    """Pearson r of |qd_i − kd_j| with q_i · k_j over every pair (i, j) of pieces in the same sentence.
+
+    qd, kd: [N, d] the points whose distances are read (moved or not), q, k: [N, d] raw, sentence: [N] int
+    """
+    dist, dot = [], []
+    for s in np.unique(sentence):
+        i = np.flatnonzero(sentence == s)
+        dist.append(np.linalg.norm(qd[i, None, :] - kd[None, i, :], axis=-1).ravel())  # [n * n]
+        dot.append((q[i] @ k[i].T).ravel())
+    return float(np.corrcoef(np.concatenate(dist), np.concatenate(dot))[0, 1])
+
+
+def mixing(q: np.ndarray, k: np.ndarray, norm: Normalisation, sentence: np.ndarray) -> Mixing:
+    """q, k: [N, d_head] raw, sentence: [N] int -> Mixing"""
+    q, k = np.asarray(q, dtype=np.float64), np.asarray(k, dtype=np.float64)
+    qn, kn = norm.queries(q), norm.keys(k)
+    return Mixing(
+        key_nearest=key_nearest(qn, kn),
+        key_nearest_raw=key_nearest(q, k),
+        correlation=distance_correlation(qn, kn, q, k, sentence),
+        correlation_raw=distance_correlation(q, k, q, k, sentence),
+    )
+
+
 # --- the plane -------------------------------------------------------------------------------
 
 
@@ -245,17 +305,20 @@ class CorpusHead:
     points: np.ndarray  # [2 N', 2] queries then keys, in the plane
     tokens: tuple[str, ...]  # [N']
     sentence: np.ndarray  # [N'] int
+    mixing: Mixing  # what the moves change, over these pieces
 
 
 def corpus_head(corpus: Corpus, layer: int, head: int, *, show_special: bool) -> CorpusHead:
     """Fit the normalisation and PCA's plane on one head's corpus queries and keys (the shown pieces)."""
     keep = corpus.shown(show_special)
-    norm = fit_normalisation(corpus.q[layer, head][keep], corpus.k[layer, head][keep])
-    q, k = norm.queries(corpus.q[layer, head][keep]), norm.keys(corpus.k[layer, head][keep])
+    raw_q, raw_k, sentence = corpus.q[layer, head][keep], corpus.k[layer, head][keep], corpus.sentence[keep]
+    norm = fit_normalisation(raw_q, raw_k)
+    q, k = norm.queries(raw_q), norm.keys(raw_k)
     both = np.concatenate([q, k])  # [2 N', dh]
     plane = fit_plane(both)
     tokens = tuple(t for t, shown in zip(corpus.tokens, keep) if shown)
-    return CorpusHead(layer, head, norm, plane, q, k, plane.project(both), tokens, corpus.sentence[keep])
+    mixed = mixing(raw_q, raw_k, norm, sentence)
+    return CorpusHead(layer, head, norm, plane, q, k, plane.project(both), tokens, sentence, mixed)
 
 
 def space(

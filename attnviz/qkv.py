@@ -46,6 +46,7 @@ class HeadSource:
     eps: float = 1e-12  # the layer's LayerNorm epsilon
     mask: np.ndarray | None = None  # [n, n] bool, True = may attend (a causal head); None = every pair
     readout: np.ndarray | None = None  # [d_head, vocabulary] W_out of a trained tiny model, if that is what follows
+    columns: dict[str, int] | None = None  # named key columns its pattern sentence looks for (attnviz.patterns)
 
     @property
     def d_head(self) -> int:
@@ -95,7 +96,8 @@ def minilm_source(
 
 def trained_source(trainer: training.Trainer) -> HeadSource:
     """The layer trained on the Train page, on its probe sequence: H is the one-hot X (letter | position),
-    no biases, one head, its causal mask if the task has one, and W_out after it."""
+    no biases, one head, its causal mask if the task has one, and W_out after it; its pattern sentence
+    also looks for the column of the largest letter (where the `largest` task attends)."""
     p, probe = trainer.params, trainer.probe
     n, zero = len(probe), np.zeros(trainer.config.d_head)
     return HeadSource(
@@ -105,6 +107,7 @@ def trained_source(trainer: training.Trainer) -> HeadSource:
         w_q=p["W_q"], b_q=zero, w_k=p["W_k"], b_k=zero, w_v=p["W_v"], b_v=zero,
         mask=causal_mask(n) if trainer.task.causal else None,
         readout=p["W_out"],
+        columns={"the largest letter": int(training.TASKS["largest"].keys(probe)[0])},  # the `largest` task's key
     )  # fmt: skip
 
 

@@ -65,7 +65,7 @@ def lesson_screen() -> None:
     context = lesson.Context(trace, emb.source, None)
     i = st.session_state[SCREEN]  # 1 … N
     screen = lesson.screen(i - 1, context)
-    if screen.key == "learned":
+    if screen.key in ("qkv", "learned"):  # the learned head, and the shape of its W_q for the screen before it
         context = lesson.Context(trace, emb.source, learned_head(settings))
         screen = lesson.screen(i - 1, context)
 

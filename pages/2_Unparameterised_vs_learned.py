@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from attnviz import core, figures, heads, ui
+from attnviz import core, figures, heads, patterns, ui
 
 settings = ui.setup("Unparameterised vs learned")
 st.title("Unparameterised vs learned attention")
@@ -53,6 +53,7 @@ if source == "random":
 else:
     right_trace, right_head, right_name = layer_trace, int(head), f"layer {layer}, head {head}"
 right = heads.visible(right_trace.weights[right_head], special, settings.special)  # [n, n]
+right_mask = core.causal_mask(len(tokens)) if causal else None  # dropping [CLS]/[SEP] keeps a causal mask causal
 
 same_tokens = left.tokens == tokens
 
@@ -75,7 +76,7 @@ if view == VIEWS[0]:
         st.latex(r"W = \operatorname{softmax}\!\left(\frac{(H W_q + b_q)(H W_k + b_k)^\top}{\sqrt{32}}\right)")
         ui.chart(figures.weights_heatmap(right, tokens), key="learned_right")
         st.caption(
-            f"{right_name.capitalize()}: H is the input to layer {layer}. {ui.md_escape(heads.describe_head(right, tokens))}"
+            f"{right_name.capitalize()}: H is the input to layer {layer}. {ui.md_escape(patterns.describe(right, tokens, mask=right_mask))}"
         )
     if same_tokens:
         st.subheader("Difference: right − left")
@@ -113,7 +114,7 @@ elif view == VIEWS[1]:
         "the outlined one is the head chosen above, shown large below."
     )
     ui.chart(figures.weights_heatmap(right, tokens, title=right_name), key="learned_right")
-    st.caption(ui.md_escape(heads.describe_head(right, tokens)))
+    st.caption(ui.md_escape(patterns.describe(right, tokens, mask=right_mask)))
 elif view == VIEWS[2]:
     chosen = st.multiselect(
         "Heads to overlay",

@@ -3,14 +3,15 @@
 import numpy as np
 import streamlit as st
 
-from attnviz import core, cross, figures, heads, qkv, training, ui
+from attnviz import core, cross, figures, heads, patterns, qkv, training, ui
 
 settings = ui.setup("Query, key, value")
 st.title("Query, key, value, step by step")
 st.caption(
     "A trained transformer does not compare the word vectors as they are: each head first maps them to "
-    "queries, keys and values, compares queries with keys, and averages the values. Here is one head of "
-    "all-MiniLM-L6-v2, every number recomputed in NumPy."
+    "queries, keys and values, compares queries with keys, and averages the values. Here is one head (of "
+    "all-MiniLM-L6-v2, with random projections, or the layer trained on the Train page), every number recomputed "
+    "in NumPy."
 )
 model = ui.minilm()
 run = st.session_state.get("train_run")  # a layer trained on the Train page, if this session has one
@@ -139,7 +140,7 @@ if part == PARTS[0]:
         f"Every query against every key, divided by √{dh} so the scores do not grow with the vectors' size, then "
         f"each row turned into weights that add up to 1. The query of “{ui.md_escape(tokens[query])}” scores highest "
         f"on the key of “{ui.md_escape(tokens[best])}”: {trace.scores[0, query, best]:.4f}, weight "
-        f"{trace.weights[0, query, best]:.4f}. {ui.md_escape(heads.describe_head(trace.weights[0], tokens))}"
+        f"{trace.weights[0, query, best]:.4f}. {ui.md_escape(patterns.describe(trace.weights[0], tokens, mask=src.mask, columns=src.columns))}"
     )
 
     # --- 5. Z --------------------------------------------------------------------------------

@@ -19,8 +19,8 @@ settings = ui.setup("Query/key space", SETTINGS)
 st.title("Query/key space")
 st.caption(
     "Each word piece asks with its query and answers with its key. Here are one head's queries and keys, for "
-    "the sentences of a small bundled corpus and for yours, in one plane (as AttentionViz draws them): after two "
-    "moves that change no attention weight, a query lies near the keys it gives weight to."
+    "the sentences of a small bundled corpus and for yours, in one plane (as AttentionViz draws them), after two "
+    "moves that change no attention weight and bring the two clouds together."
 )
 model = ui.minilm()
 if model is None:
@@ -137,7 +137,7 @@ st.markdown(
     "since a query only ever meets the keys of its sentence)."
 )
 
-st.subheader("Why nearness means attention")
+st.subheader("What the two moves do, and what nearness means")
 st.latex(
     r"w_{ij} = \operatorname{softmax}_j\!\left(\frac{q_i \cdot k_j}{\sqrt{32}}\right),\qquad "
     r"q_i \cdot (k_j + t) = q_i \cdot k_j + \underbrace{q_i \cdot t}_{\text{the same for every } j},\qquad "
@@ -149,13 +149,23 @@ st.latex(
     rf"t = s^2\,\bar q - \bar k,\ \ |t| = {t_len:.3f},\qquad s = {norm.scale:.4f},\qquad "
     rf"\overline{{|s\,q|}} = \overline{{\left|\tfrac{{k + t}}{{s}}\right|}} = {qkspace.mean_norm(fitted.q):.3f}"
 )
+mix = fitted.mixing
 st.caption(
     "Two freedoms change no weight: moving every key by one vector t adds the same number to all of a query's "
     "scores (the softmax ignores that), and stretching the queries by s while shrinking the keys by 1/s keeps every "
     f"dot product. This head's corpus gets t and s so that the two clouds share a centre and the same mean length "
-    f"(here {qkspace.mean_norm(fitted.q):.3f}); then q · k = (|q|² + |k|² − |q − k|²) / 2 is large where a query and a "
-    "key are close, and the plot shows who attends to whom. Without the moves, queries and keys often form two "
-    "separate clouds."
+    f"(here {qkspace.mean_norm(fitted.q):.3f}). "
+    + (
+        "What that buys is that queries and keys mix"
+        if mix.key_nearest > mix.key_nearest_raw
+        else "For this head they do not mix more"
+    )
+    + f": in all {fitted.q.shape[1]} dimensions, {mix.key_nearest:.1%} of the corpus's {len(fitted.tokens)} queries "
+    f"have a key as their nearest neighbour, against {mix.key_nearest_raw:.1%} before the moves. It does not make distance a "
+    "measure of attention: |q − k|² = |q|² + |k|² − 2 q · k, so lengths count too. Over every query–key pair of a "
+    f"corpus sentence, the correlation of the distance with q · k is {mix.correlation:.2f} after the moves and "
+    f"{mix.correlation_raw:.2f} before (-1 would put every pair on one falling line). For one query, nearness orders its "
+    "keys by q′ · k′ − |k′|²/2, not by q′ · k′ alone."
 )
 st.caption(
     f"Your sentence, moved the same way: mean length {qkspace.mean_norm(qn):.3f} for its queries and "

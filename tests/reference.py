@@ -136,38 +136,119 @@ def entropy_bits(w: np.ndarray) -> np.ndarray:
     return -(w * np.log2(p)).sum(axis=-1)
 
 
-def describe(w: np.ndarray, tokens: tuple[str, ...]) -> str:
-    """The learned page's sentence about a head, re-derived from its rule (README: "a sentence on what
-    the head seems to do, derived from its weights"): the strongest simple pattern (itself, the previous
-    or next token, [CLS], [SEP], one key every row looks at) by its mean share of a row; ≥ 50% is
-    "Mostly", else a mean entropy ≥ 85% of log₂ n is "Spreads", else "Mixed"."""
+def describe(w: np.ndarray, tokens, mask=None, columns=None) -> str:
+    """The pages' sentence about a head, re-derived row by row from its stated rules (attnviz/patterns.py's
+    docstring): patterns as sets of keys per row, read over the rows with a choice that they apply to (at
+    least half of them); share = the mean weight on the keys; a row is led by a pattern when its largest
+    weight on the keys is strictly above every other key it sees. "Mostly" from a share of 50% (a second
+    pattern's weight beyond the first's from 20%), "Spreads" from a mean entropy of 85% of the mean log₂ of
+    the keys seen, "Mixed" when a pattern leads in ⅔ of its rows, "Splits" when the two leading shares are
+    ≥ 20% each and their keys together lead in ⅔ of the rows, else "No simple pattern"."""
+    w = np.asarray(w, dtype=np.float64)
     n = len(tokens)
-    if n == 1:
-        return "With a single token, every head can only attend to it."
-    shares = {"itself": np.mean(np.diag(w))}
-    if n > 1:
-        shares["the previous token"] = np.mean(np.diag(w, -1))
-        shares["the next token"] = np.mean(np.diag(w, 1))
-    for marker in ("[CLS]", "[SEP]"):
-        cols = [j for j, t in enumerate(tokens) if t == marker]
-        if cols:
-            shares[marker] = np.mean(w[:, cols].sum(axis=1))
-    column = w.mean(axis=0)
-    shares[f"“{tokens[int(np.argmax(column))]}”"] = column.max()
-    # ties keep the order above (a stable sort)
-    name = max(shares, key=lambda k: (shares[k], -list(shares).index(k)))
-    share = float(shares[name])
-    if share >= 0.5:
-        return f"Mostly attends to {name}: on average {share:.0%} of each row's weight goes there."
-    spread = float(np.mean(entropy_bits(w)) / np.log2(n))
-    if spread >= 0.85:
+    see = [[True] * n for _ in range(n)] if mask is None else [[bool(mask[i][j]) for j in range(n)] for i in range(n)]
+    rows = [i for i in range(n) if sum(see[i]) > 1]
+    if not rows:
         return (
-            f"Spreads its attention broadly (entropy {spread:.0%} of the maximum): "
-            "close to an average over the whole sentence."
+            "With a single token, every head can only attend to it."
+            if n == 1
+            else "Every row may see one token only, so there is no choice to describe."
         )
+
+    def make(name, kind, keys_of):  # keys_of(i) -> the keys row i would attend to
+        keys = {i: {j for j in keys_of(i) if 0 <= j < n and see[i][j]} for i in rows}
+        applies = [i for i in rows if keys[i]]
+        if not applies or len(applies) < len(rows) / 2:
+            return None
+        share = round(sum(sum(w[i, j] for j in keys[i]) for i in applies) / len(applies), 12)  # 12 decimals
+        led = sum(
+            max(w[i, j] for j in keys[i]) > max((w[i, j] for j in range(n) if see[i][j] and j not in keys[i]),
+                                                 default=-np.inf)
+            for i in applies
+        )  # fmt: skip
+        return {"name": name, "kind": kind, "keys": keys, "rows": applies, "share": share, "lead": led}
+
+    found = [
+        make("itself", "itself", lambda i: [i]),
+        make("the previous token", "the previous token", lambda i: [i - 1]),
+        make("the next token", "the next token", lambda i: [i + 1]),
+        make("its mirror position (the anti-diagonal)", "the mirror position", lambda i: [n - 1 - i]),
+    ]
+    taken = set()
+    for marker in ("[CLS]", "[SEP]"):
+        where = [j for j in range(n) if tokens[j] == marker]
+        if where:
+            found.append(make(marker, marker, lambda i, where=where: where))
+            taken |= set(where)
+    for name, j in (columns or {}).items():
+        label = f"{name}, “{tokens[j]}”" + (" (the first token)" if j == 0 else "")
+        found.append(make(label, name, lambda i, j=j: [j]))
+        taken.add(j)
+    if 0 not in taken:
+        found.append(make("the first token", "the first token", lambda i: [0]))
+        taken.add(0)
+    cols = [c for c in (make(f"“{tokens[j]}”", "one shared token", lambda i, j=j: [j]) for j in range(n)
+                        if j not in taken) if c is not None]  # fmt: skip
+    if cols:
+        best_share = cols[0]
+        for c in cols:
+            if c["share"] > best_share["share"]:
+                best_share = c
+        best_lead = cols[0]
+        for c in cols:
+            if (c["lead"] / len(c["rows"]), c["share"]) > (best_lead["lead"] / len(best_lead["rows"]),
+                                                            best_lead["share"]):  # fmt: skip
+                best_lead = c
+        found += [best_share] if best_lead is best_share else [best_share, best_lead]
+    found = [f for f in found if f is not None]
+
+    a = found[0]
+    for f in found[1:]:  # the largest share; ties: more rows, then the earlier in the list
+        if (f["share"], len(f["rows"])) > (a["share"], len(a["rows"])):
+            a = f
+    b, beyond = None, 0.0
+    for f in found:
+        if f is a:
+            continue
+        extra = sum(sum(w[i, j] for j in f["keys"][i] if j not in a["keys"].get(i, ())) for i in f["rows"])
+        extra = round(extra / len(f["rows"]), 12)
+        if b is None or extra > beyond:
+            b, beyond = f, extra
+    if a["share"] >= 0.5:
+        also = f", and {beyond:.0%} to {b['name']}" if beyond >= 0.2 else ""
+        return f"Mostly attends to {a['name']}: on average {a['share']:.0%} of each row's weight goes there{also}."
+    bits = [-sum(w[i, j] * np.log2(w[i, j]) for j in range(n) if w[i, j] > 0) for i in rows]
+    spread = float(np.mean(bits) / np.mean([np.log2(sum(see[i])) for i in rows]))
+    c = found[0]
+    for f in found[1:]:
+        if (f["lead"] / len(f["rows"]), f["share"]) > (c["lead"] / len(c["rows"]), c["share"]):
+            c = f
+    leads = 3 * c["lead"] >= 2 * len(c["rows"])
+    lean = f"{c['name']}: the largest weight in {c['lead']} of {len(c['rows'])} rows, "
+    lean += f"{c['share']:.0%} of each row on average"
+    if spread >= 0.85:
+        start = f"Spreads its attention broadly (entropy {spread:.0%} of the maximum)"
+        if leads:
+            return f"{start}, though most often it looks at {lean}."
+        return f"{start}: close to an average over {'the whole sentence' if mask is None else 'what each row may see'}."
+    if leads:
+        return f"Mixed: most often it looks at {lean}; the rest depends on the words."
+    if beyond >= 0.2 and a["share"] >= 0.2:
+        both = 0
+        for i in rows:
+            keys = a["keys"].get(i, set()) | b["keys"].get(i, set())
+            others = [w[i, j] for j in range(n) if see[i][j] and j not in keys]
+            both += bool(keys) and max(w[i, j] for j in keys) > max(others, default=-np.inf)
+        if 3 * both >= 2 * len(rows):
+            return (
+                f"Splits its attention between {a['name']}, {a['share']:.0%} of each row on average, and "
+                f"{b['name']}, {beyond:.0%} more; the rest depends on the words."
+            )
+    kinds = list(dict.fromkeys(f["kind"] for f in found))
+    listed = kinds[0] if len(kinds) == 1 else ", ".join(kinds[:-1]) + " or " + kinds[-1]
     return (
-        f"Mixed: the strongest simple pattern is {name} ({share:.0%} of each row on average); "
-        "the rest depends on the words."
+        f"No simple pattern: none of {listed} has the largest weight in two thirds of the rows it applies to; "
+        "where each row looks depends on the words."
     )
 
 

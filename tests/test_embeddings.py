@@ -114,3 +114,48 @@ def test_pieces_shown_with_and_without_markers(minilm):
     assert pieces.shown_tokens(True) == ("[CLS]", "hi", "there", "[SEP]")
     assert pieces.shown_tokens(False) == ("hi", "there")
     assert pieces.shown(False).tolist() == [False, True, True, False]
+
+
+def jamo(syllable: str) -> list[str]:
+    """A Hangul syllable's letters by the Unicode formula (leading consonant, vowel, optional final)."""
+    s = ord(syllable) - 0xAC00
+    letters = [chr(0x1100 + s // 588), chr(0x1161 + s % 588 // 28)]
+    return letters + ([chr(0x11A7 + s % 28)] if s % 28 else [])
+
+
+@pytest.mark.parametrize("tokenizer", ["served", "minilm"])
+def test_hangul_is_said_to_be_split_into_letters_not_stripped_of_accents(tokenizer, request):
+    """Issue 20: "서" became "ᄉ" in a notice that said the tokenizer "strips accents". The syllable is split
+    into its letters (jamo), each read as a word piece; nothing is stripped."""
+    model = request.getfixturevalue(tokenizer)
+    notices = " ".join(model.tokenize("서울에 갑니다").notices)
+    assert "accent" not in notices and "lowercase" not in notices
+    words = {w: [letter for ch in w for letter in jamo(ch)] for w in ("서울에", "갑니다")}
+    assert notices.startswith("The model's tokenizer splits Hangul syllables into their letters (jamo)")
+    for word, letters in words.items():
+        assert f"“{word}” → {' + '.join(letters)}" in notices  # every letter a piece of its own
+    tokens = model.tokenize("서울에 갑니다").tokens[1:-1]
+    assert [t.removeprefix("##") for t in tokens] == words["서울에"] + words["갑니다"]
+
+
+@pytest.mark.parametrize("tokenizer", ["served", "minilm"])
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("naïve résumé", "The model's tokenizer strips accents from “naïve” → “naive”, “résumé” → “resume”."),
+        ("Ça va? Très bien", "The model's tokenizer lowercases and strips accents from “Ça” → “ca”, “Très” → “tres”."),
+        ("Hello World", "The model's tokenizer lowercases “Hello” → “hello”, “World” → “world”."),
+        # Vietnamese: the tone and vowel marks go, đ (a letter of its own, no decomposition) stays
+        ("Tiếng Việt đẹp", "The model's tokenizer lowercases and strips accents from “Tiếng” → “tieng”, "
+         "“Việt” → “viet”, “đẹp” → “đep”."),
+        # mixed: each word named for what happened to it, the emoji as [UNK], the CJK characters unchanged
+        ("Hello 서울 café 東京 😀", "The model's tokenizer lowercases “Hello” → “hello”; it strips accents from "
+         "“café” → “cafe”; it splits Hangul syllables into their letters (jamo), which it reads as separate word "
+         "pieces: “서울” → ᄉ + ᅥ + ᄋ + ᅮ + ᆯ."),
+        ("plain words here", None),
+    ],
+)  # fmt: skip
+def test_each_change_is_named_for_what_it_is(tokenizer, text, said, request):
+    notices = request.getfixturevalue(tokenizer).tokenize(text).notices
+    changes = [n for n in notices if n.startswith("The model's tokenizer")]
+    assert changes == ([] if said is None else [said])

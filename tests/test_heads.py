@@ -1,4 +1,4 @@
-"""Random heads, the plain-language description, and the neuron view's arithmetic."""
+"""Random heads, the weights as shown, and the neuron view's arithmetic (the description: test_patterns.py)."""
 
 import numpy as np
 
@@ -13,27 +13,6 @@ def test_random_head_is_seeded_and_shaped():
     assert a.weights.shape == (1, 5, 5) and a.q.shape == (1, 5, 32)
     np.testing.assert_array_equal(a.weights, b.weights)
     assert not np.allclose(a.weights, c.weights)
-
-
-def test_describe_previous_token_head():
-    n = 6
-    w = np.full((n, n), 0.02)
-    for i in range(n):
-        w[i, max(i - 1, 0)] = 1.0
-    w /= w.sum(axis=1, keepdims=True)
-    assert "previous token" in heads.describe_head(w, tuple("abcdef"))
-
-
-def test_describe_sep_head_and_broad_head():
-    tokens = ("[CLS]", "a", "b", "c", "[SEP]")
-    w = np.full((5, 5), 0.05)
-    w[:, 4] = 0.8
-    assert "[SEP]" in heads.describe_head(w, tokens)
-    assert "broadly" in heads.describe_head(np.full((5, 5), 0.2), tokens)
-
-
-def test_describe_self_head():
-    assert "itself" in heads.describe_head(np.eye(4) * 0.9 + 0.025, tuple("abcd"))
 
 
 def test_visible_drops_markers_and_renormalises():

@@ -128,6 +128,26 @@ def test_learned_head_matches_the_models_own_attention(minilm):
     inner = theirs[1:-1, 1:-1] / theirs[1:-1, 1:-1].sum(axis=1, keepdims=True)
     np.testing.assert_allclose(hidden.weights, inner, atol=1e-5)
     assert hidden.tokens == ("the", "cat", "sat", "on", "the", "mat")
+    # the head's own W_q: the model's query projection, its rows for one head of the 12 (torch's [out, in])
+    query = minilm.model[0].auto_model.encoder.layer[3].attention.self.query.weight
+    assert head.projection == (query.shape[1], query.shape[0] // 12) == (384, 32)
+
+
+@pytest.mark.parametrize(("d", "projection"), [(2, None), (5, (5, 3)), (384, (384, 32)), (20, (20, 8))])
+def test_the_qkv_screen_gives_the_shapes_of_its_own_arrays(d, projection):
+    """Screen 10: W_q's shape from X and Q as computed, and a real head's only when one is loaded (issue 20:
+    it said a 384 × 8 projection had "the shapes of a real head", which are 384 × 32)."""
+    x = np.random.default_rng(d).normal(size=(4, d))
+    head = None if projection is None else lesson.LearnedHead("MiniLM layer 3, head 1", TOKENS, np.eye(4), projection)
+    screen = lesson.screen(9, lesson.Context(core.self_attention(x, TOKENS), "x", head))
+    q = lesson.random_qkv(x, TOKENS).q[0]  # [4, d_head]
+    assert f"W_q, W_k, W_v ({d} × {q.shape[1]} here)" in screen.text
+    assert f"and {q.shape[1]} columns wide, few enough to read" in screen.text
+    assert f"({len(TOKENS)} × {q.shape[1]} each)" in screen.caption
+    if projection is None:
+        assert "MiniLM" not in screen.text and "real head" not in screen.text
+    else:
+        assert screen.text.endswith(f"; a head of MiniLM has them {projection[0]} × {projection[1]}.")
 
 
 HOSTILE = ("<script>alert(1)</script>", "a&b", '"><img src=x onerror=alert(2)>')

@@ -300,20 +300,42 @@ def test_learned_page_model_view_and_describe_head_on_real_heads(layer, head):
 
 @pytest.mark.parametrize("special", ["0", "1"])
 def test_describe_head_on_every_real_head(special):
-    """The page's rule (attnviz.heads.describe_head) against the test's own reading of it, on all 72
+    """The pages' rule (attnviz.patterns.describe) against the test's own reading of it, on all 72
     heads of the model's own attentions, with and without [CLS]/[SEP]."""
-    from attnviz import heads
+    from attnviz import patterns
 
     for text in ("The cat sat on the mat because it was tired", "dogs bark", "the the the the"):
         tokens = ref.static(text, special=special == "1")[0]
         w = ref.heads(text, special=special == "1")
         for layer in range(6):
             for head in range(12):
-                assert heads.describe_head(w[layer, head], tokens) == ref.describe(w[layer, head], tokens), (
+                assert patterns.describe(w[layer, head], tokens) == ref.describe(w[layer, head], tokens), (
                     text,
                     layer,
                     head,
                 )
+
+
+@pytest.mark.parametrize("special", ["0", "1"])
+def test_learned_page_causal_head_sentence(special):
+    """With the causal mask on, the sentence reads the drawn W as a causal head: row 0 (one key) left out,
+    no next token, by the test's own reading of the rule."""
+    from tests.apptest_charts import heatmap
+
+    text = "the cat sat on the mat and then the cat slept"
+    at = app(LEARNED, s=text, special=special)
+    at.toggle(key="learned_causal").set_value(True).run()
+    for layer, head in ((0, 3), (2, 6), (5, 0)):
+        at.number_input(key="learned_layer").set_value(layer).run()
+        at.number_input(key="learned_head").set_value(head).run()
+        assert not at.exception
+        z, rows, _ = heatmap(at, "learned_right")
+        assert np.all(np.triu(z, k=1) == 0)
+        tokens = ref.static(text, special=special == "1")[0]
+        assert len(rows) == len(tokens)
+        said = ref.describe(z, tokens, mask=np.tril(np.ones(z.shape, bool)))
+        assert "next token" not in said
+        Prose(at).has(f"Layer {layer}, head {head}: H is the input to layer {layer}. {said}")
 
 
 def test_learned_page_random_head_text():

@@ -106,7 +106,10 @@ def lesson_claims(prose: Prose, text: str, i: int) -> None:
         prose.has(f"the self-weights Wᵢᵢ average {np.mean(np.diag(w)):.2f}.")
     elif i == 10:
         dh = min(8, d)  # the lesson's random head: 8 columns (structural)
-        prose.has(f"W_q, W_k, W_v ({d} × {dh})", f"Q, K and V for the sentence ({n} × {dh} each)")
+        config = ref.model()[0].auto_model.config  # a real head's W_q: hidden size × hidden size / heads
+        real = (config.hidden_size, config.hidden_size // config.num_attention_heads)
+        prose.has(f"W_q, W_k, W_v ({d} × {dh} here)", f"Q, K and V for the sentence ({n} × {dh} each)")
+        prose.has(f"and {dh} columns wide, few enough to read; a head of MiniLM has them {real[0]} × {real[1]}.")
     elif i == 11:
         h = ref.heads(text)[3, 1]  # the README's head, from the model's own attentions
         top = int(np.argmax(h.mean(axis=0)))
@@ -267,6 +270,7 @@ def test_vision_text_after_training():
         more = f" and {len(pairs) - 3} more" if len(pairs) > 3 else ""
         plural, each = ("s", " each") if len(pairs) > 1 else ("", "")
         prose.has(f"The most frequent mistake{plural} ({most} times{each}): {', '.join(pairs[:3])}{more}.")
+    baseline_claims(prose, result.predictions, targets)
     received = result.weights[:8].mean(axis=1)  # [8, 16]
     prose.has(
         "The first 8 test digits",
@@ -276,34 +280,100 @@ def test_vision_text_after_training():
     prose.fixed(*VISION_FIXED).done()
 
 
+def sklearn_baselines() -> tuple[float, float, float]:
+    """1-NN, 5-NN and logistic regression (L2, C = 1, scikit-learn solved tightly), on pixels / 16 of
+    train_test_split(test_size=0.25, random_state=0): the page's baselines, independently."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import train_test_split
+    from sklearn.neighbors import KNeighborsClassifier
+
+    from tests.test_baselines import by_hand
+
+    x_train, x_test, y_train, y_test = train_test_split(DIGITS.data / 16, DIGITS.target, test_size=0.25, random_state=0)
+    # k-NN with ties at the k-th place resolved by training order (the page's rule), by hand; scikit-learn's
+    # own vote differs only at such ties (tests/test_baselines.py)
+    knn = [float(np.mean(by_hand(x_train, y_train, x_test, k) == y_test)) for k in (1, 5)]
+    for k, acc in zip((1, 5), knn):
+        assert acc == pytest.approx(KNeighborsClassifier(k).fit(x_train, y_train).score(x_test, y_test), abs=2 / 450)
+    logistic = LogisticRegression(C=1.0, tol=1e-10, max_iter=100_000).fit(x_train, y_train).score(x_test, y_test)
+    return knn[0], knn[1], logistic
+
+
+def baseline_claims(prose: Prose, predictions: np.ndarray, targets: np.ndarray) -> None:
+    """The baselines' caption, its branches written out from the page's rule."""
+    nn1, nn5, logistic = sklearn_baselines()
+    accuracy = float(np.mean(predictions == targets))
+    gap = accuracy - logistic
+    if gap == 0:
+        versus = "as many as"
+    else:
+        versus = f"{abs(gap) * 100:.1f} percentage points {'more' if gap > 0 else 'less'} than"
+    if gap >= 0.01:
+        adds = f"So here its attention layer is worth {gap * 100:.1f} points"
+    else:
+        adds = f"So its attention adds {'little' if gap > 0 else 'no'} accuracy here"
+    lookup = "the nearest training digit does better" if accuracy < nn1 else "it matches the nearest-digit lookup"
+    prose.has(
+        f"Beside it, on the same {len(targets)} test digits and from the same pixels / 16: the nearest training digit "
+        f"reads {nn1:.1%}, a vote of the 5 nearest {nn5:.1%}, and logistic regression (a softmax of one linear map of "
+        f"the {DIGITS.data.shape[1]} pixels) {logistic:.1%}.",
+        f"with it, it reads {versus} logistic regression. {adds}, and {lookup}.",
+    )
+
+
 QKS_FIXED = (
     *COMMON,
     r"\sqrt{32}",
     "the 32 numbers",
     "s^2",
     "keys by 1/s",
-    "|q|² + |k|² − |q − k|²) / 2",
+    "|q|² + |k|² − 2 q · k",
+    "(-1 would put every pair on one falling line)",
+    "|k′|²/2",
     "100 corpus sentences",  # the bundled corpus (tests/test_qkspace: 100 different sentences)
 )
 
 
-@pytest.mark.parametrize(("layer", "head"), [(0, 0), (3, 1)])
-def test_query_key_space_text(layer, head):
+@pytest.mark.parametrize(("layer", "head", "method"), [(0, 0, "pca"), (3, 1, "pca"), (2, 4, "tsne")])
+def test_query_key_space_text(layer, head, method):
+    import time
+
+    from attnviz import qkspace
+    from tests.apptest_charts import figure
+    from tests.test_qkspace import torch_sentence
+
     text = "The dog chased the cat because it was hungry"
     params = {} if (layer, head) == (0, 0) else {"layer": str(layer), "head": str(head)}
-    at = app(QKS, s=text, **params)
+    at = app(QKS, s=text, **params, **({"proj": method} if method == "tsne" else {}))
+    for _ in range(600 if method == "tsne" else 0):  # AppTest does not run the fragment's timer: a run a tick
+        if figure(at, "qks_plane")["layout"]["xaxis"]["title"]["text"] == "t-SNE 1":
+            break
+        time.sleep(0.5)
+        at.run()
     assert not at.exception
     r = qk_reference(text, layer, head, special=False)
+    if method == "tsne":  # t-SNE sees the seeded sentences of the corpus, not all of it
+        sentences = qkspace.load_corpus()
+        chosen = qkspace.tsne_subset(len(sentences))
+        shown = sum(int((~torch_sentence(sentences[i])["special"]).sum()) for i in chosen)
     tokens, n = r["tokens"], len(r["tokens"])
     tokens = ref.labels(tokens)  # a repeated piece is labelled with its count: “the #1”, “the #2”
     w = r["weights"][0]  # the first query is followed by default
     order = np.argsort(-w, kind="stable")[:3]
     prose = Prose(at)
     a, b = r["explained"]
+    if method == "tsne":
+        prose.has(
+            f"the {n} pieces of your sentence; faint, the {shown} pieces of {len(chosen)} corpus sentences",
+            f"t-SNE (seed 0) of your sentence and {len(chosen)} corpus sentences",
+        )
+    else:
+        prose.has(
+            f"the {n} pieces of your sentence; faint, the {r['corpus_pieces']} pieces of",
+            f"PCA keeps {a:.1%} and {b:.1%} of the spread",
+        )
     prose.has(
         f"Layer {layer}, head {head}: blue circles are queries",
-        f"the {n} pieces of your sentence; faint, the {r['corpus_pieces']} pieces of",
-        f"PCA keeps {a:.1%} and {b:.1%} of the spread",
         f"|t| = {np.linalg.norm(r['t']):.3f}",
         f"s = {r['s']:.4f}",
         rf"\right|}} = {r['mean_norm']:.3f}",
@@ -311,5 +381,18 @@ def test_query_key_space_text(layer, head):
         f"mean length {r['typed_q_norm']:.3f} for its queries and {r['typed_k_norm']:.3f} for its keys",
         f"The query of “{tokens[0]}” gives its largest weights to "
         + ", ".join(f"“{tokens[j]}” {w[j]:.3f}" for j in order),
+    )
+    mixed, after, before = prose.take(
+        r"(What that buys is that queries and keys mix|For this head they do not mix more): in all 32 dimensions, "
+        rf"(\d+\.\d)% of the corpus's {r['corpus_pieces']} queries have a key as their nearest neighbour, against "
+        r"(\d+\.\d)% before the moves"
+    )[0]
+    # within one query of the test's own count (the model's float32 vectors, read by torch here, by NumPy there)
+    one = 100 / r["corpus_pieces"] + 0.05
+    assert abs(float(after) - 100 * r["key_nearest"]) <= one and abs(float(before) - 100 * r["key_nearest_raw"]) <= one
+    assert mixed.startswith("What") == (r["key_nearest"] > r["key_nearest_raw"])
+    prose.has(
+        f"the correlation of the distance with q · k is {r['correlation']:.2f} after the moves and "
+        f"{r['correlation_raw']:.2f} before"
     )
     prose.fixed(*QKS_FIXED).done()

@@ -46,13 +46,25 @@ def _model(model_ready):
     """Every page here is read with the model loaded."""
 
 
-def head_part(prose: Prose, text: str, layer: int, head: int, query: int) -> None:
+def head_part(prose: Prose, text: str, layer: int, head: int, query: int, random_seed: int | None = None) -> None:
+    """Part 1 for MiniLM's head, or (random_seed) for random W_q, W_k ~ N(0, 1/384) drawn as the README says
+    (one N(0, 1/d) draw of [3, 384, 384] from the seed, the head's 32 columns, zero biases) on the model's own H."""
     tokens = ref.static(text, special=True)[0]
     n = len(tokens)
-    q, k, _ = ref.qkv(text, layer, head)
-    s = q @ k.T / np.sqrt(32)
-    w = ref.heads(text, special=True)[layer, head]
-    prose.has(f"The pipeline of MiniLM layer {layer}, head {head}. {n} word pieces, [CLS] and [SEP] included")
+    if random_seed is None:
+        q, k, _ = ref.qkv(text, layer, head)
+        s = q @ k.T / np.sqrt(32)
+        w = ref.heads(text, special=True)[layer, head]
+        name = "MiniLM layer"
+    else:
+        m = np.random.default_rng(random_seed).normal(0.0, 1.0 / np.sqrt(384), size=(3, 384, 384))
+        cols = slice(32 * head, 32 * head + 32)
+        h = ref.hidden(text)[layer].astype(np.float64)
+        q, k = h @ m[0][:, cols].astype(np.float32), h @ m[1][:, cols].astype(np.float32)
+        s = q @ k.T / np.sqrt(32)
+        w = ref.softmax_rows(s)
+        name = "random projections in layer"
+    prose.has(f"The pipeline of {name} {layer}, head {head}. {n} word pieces, [CLS] and [SEP] included")
     prose.has(f"1 · H, the input to layer {layer}", rf"\in \mathbb{{R}}^{{{n} \times 384}}")
     if layer > 0:
         prose.has(
@@ -100,6 +112,23 @@ def test_qkv_page_head_text(text, layer, head):
     notices(text, prose)
     n = len(ref.static(text, special=True)[0])
     head_part(prose, text, layer, head, min(1, n - 1))  # the first word after [CLS] is followed
+    prose.has("Type a second sentence")
+    prose.fixed(*QKV_FIXED).done()
+
+
+@pytest.mark.parametrize(("layer", "head", "rolls"), [(0, 0, 0), (3, 7, 2)])
+def test_qkv_page_random_head_text(layer, head, rolls):
+    """The random source's part 1: its scores, weights and the pattern sentence (a random head rarely has one)."""
+    text = "The cat sat on the mat because it was tired"
+    at = app(QKV, s=text)
+    at.radio(key="qkv_source").set_value("random").run()
+    at.number_input(key="qkv_layer").set_value(layer).run()
+    at.number_input(key="qkv_head").set_value(head).run()
+    for _ in range(rolls):
+        at.button(key="qkv_reroll").click().run()
+    assert not at.exception
+    prose = Prose(at)
+    head_part(prose, text, layer, head, 1, random_seed=rolls)
     prose.has("Type a second sentence")
     prose.fixed(*QKV_FIXED).done()
 
@@ -248,6 +277,60 @@ def test_trained_layer_on_the_qkv_page_text():
     )
     prose.has("6 · Readout")
     prose.fixed(*QKV_FIXED, r"\sqrt{d_{head}}").done()
+
+
+TRAINED_FIXED = (*QKV_FIXED, r"\sqrt{d_{head}}", r"W_{q,k,v}")
+
+
+@pytest.mark.parametrize(("task", "seed"), [("reverse", 7), ("previous-token", 2), ("first-token", 1), ("largest", 0),
+                                            ("copy", 3)])  # fmt: skip
+def test_trained_layer_head_part_text(task, seed):
+    """Part 1 of the QKV page on the layer trained on the Train page: every number from the trained weights
+    and the sequence's letters by hand (X one-hot), the pattern sentence by the test's own reading."""
+    at = train_app(task=task, seed=str(seed), live="0")
+    train(at)
+    params = at.session_state["train_run"].trainer.params  # what was trained: the data the page walks through
+    at.switch_page(QKV).run()
+    at.radio(key="qkv_source").set_value("trained").run()
+    assert not at.exception
+    rows = heatmap(at, "qkv_scores")[1]  # position:letter labels, as drawn
+    letters = [ord(label.split(":")[1]) - ord("a") for label in rows]
+    n, d, dh = len(letters), 26 + len(letters), params["W_q"].shape[1]
+    x = np.zeros((n, d))
+    x[np.arange(n), letters] = 1.0
+    x[np.arange(n), 26 + np.arange(n)] = 1.0
+    q, k = x @ params["W_q"], x @ params["W_k"]
+    s = q @ k.T / np.sqrt(dh)
+    causal = task in ("previous-token", "first-token")  # the README's task list
+    see = np.tril(np.ones((n, n), bool)) if causal else np.ones((n, n), bool)
+    w = ref.softmax_rows(np.where(see, s, -np.inf))
+    largest = int(np.argmax(letters))
+    query = 1
+    best = int(np.argmax(np.where(see[query], s[query], -np.inf)))
+    prose = Prose(at)
+    prose.has(
+        f"The pipeline of the layer trained on {task} (400 steps), on the sequence the Train page shows "
+        f"({n} letters, labelled position:letter)"
+    )
+    prose.has(rf"\in \mathbb{{R}}^{{{n} \times {d}}}", f"One row per position, {d} features each")
+    prose.has(rf"W_\ast \in \mathbb{{R}}^{{{d} \times {dh}}},\; Q, K, V \in \mathbb{{R}}^{{{n} \times {dh}}}")
+    prose.has(f"Three linear maps of the same rows, {dh} numbers each", f"the query of “{rows[query]}”.")
+    prose.has(rf"S_{{ij}} = \frac{{q_i \cdot k_j}}{{\sqrt{{{dh}}}}}", f"divided by √{dh}")
+    said = ref.describe(w, tuple(rows), mask=see if causal else None, columns={"the largest letter": largest})
+    prose.has(
+        f"The query of “{rows[query]}” scores highest on the key of “{rows[best]}”: {s[query, best]:.4f}, weight "
+        f"{w[query, best]:.4f}. {said}"
+    )
+    if task == "reverse":
+        assert said.startswith("Mostly attends to its mirror position (the anti-diagonal): on average 9")
+    prose.has(rf"z_i = \sum_{{j=1}}^{{{n}}} W_{{ij}}\, v_j", rf"Z = W V \in \mathbb{{R}}^{{{n} \times {dh}}}")
+    order = np.argsort(-w[query], kind="stable")[:3]
+    terms = " + ".join(rf"{w[query, j]:.3f}\, v_{{\text{{{rows[j]}}}}}" for j in order)
+    prose.has(rf"\frac{{q_{{\text{{{rows[query]}}}}} \cdot k_j}}{{\sqrt{{{dh}}}}}", rf"= {terms} + \dots")
+    prose.has(f"The largest share, {w[query, order[0]]:.3f}, comes from “{rows[order[0]]}”.")
+    prose.has("1 · X, the input", "Follow “" + rows[query] + "”", f"the query of “{rows[query]}”")
+    prose.has(rf"z_{{\text{{{rows[query]}}}}} = \sum_j")
+    prose.fixed(*TRAINED_FIXED).done()
 
 
 # --- Cost --------------------------------------------------------------------------------------------
