@@ -121,7 +121,7 @@ def test_cli_cost_summary_and_bad_numbers():
 @pytest.mark.parametrize(("scale", "t"), [("none", "1.0"), ("sqrt-d", "0.1")])
 def test_cli_features_add_the_implied_matrix(minilm, scale, t):
     text = "The trophy didn't fit in the suitcase because it was too big"
-    r = cli(text, "--json", "--features", "512", "--seed", "9", "--scale", scale, "--temperature", t)
+    r = cli(text, "--json", "--special", "--features", "512", "--seed", "9", "--scale", scale, "--temperature", t)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert set(out) == {"tokens", "scores", "weights", "output", "approx_weights"}
@@ -134,7 +134,7 @@ def test_cli_features_add_the_implied_matrix(minilm, scale, t):
     np.testing.assert_allclose(approx, linear.approximate_weights(emb.vectors, 512, 9, factor=factor), atol=1e-12)
     assert np.abs(approx - exact.weights).mean() < np.abs(np.full_like(approx, 1 / len(approx)) - exact.weights).mean()
     other = json.loads(
-        cli(text, "--json", "--features", "512", "--seed", "10", "--scale", scale, "--temperature", t).stdout
+        cli(text, "--json", "--special", "--features", "512", "--seed", "10", "--scale", scale, "--temperature", t).stdout
     )
     assert not np.allclose(other["approx_weights"], approx)  # the seed decides the features
 

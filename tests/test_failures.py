@@ -66,7 +66,10 @@ def test_app_starts_without_the_model_package():
                 at.switch_page(page).run()
             assert not at.exception, (page, at.exception)
             warnings = [w.value for w in at.sidebar.warning]
-            assert len(warnings) == 1 and "could not be loaded" in warnings[0], warnings
+            if page == "pages/5_Train_attention.py":  # reads letters, not the sentence: no model, nothing to say
+                assert not warnings, warnings
+            else:
+                assert len(warnings) == 1 and "could not be loaded" in warnings[0], warnings
             assert at.get("plotly_chart") or at.info, page
         print("ok")
         """
