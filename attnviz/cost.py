@@ -2,8 +2,9 @@
 FAVOR+ linear attention (attnviz.linear), on this machine. NumPy only.
 
 Exact attention forms the [n, n] score matrix: 4·n²·d floating-point operations (Q Kᵀ and W V, a
-multiply and an add each) and 8·n² bytes in float64. Linear attention forms [n, m] feature matrices
-and an [m, d] summary: O(n·m·d) time and memory. Each measurement is a median of repeats, bounded
+multiply and an add each) and 8·n² bytes in float64. Linear attention (streamed) forms [block, m]
+features a block of rows at a time and an [m, d] summary: O(n·m·d) time, and memory that stops
+growing with n once n passes the block (`linear_bytes`). Each measurement is a median of repeats, bounded
 by a time budget, so a caller can measure one n at a time and stay responsive between them.
 """
 
@@ -41,11 +42,16 @@ def exact_bytes(n: int) -> int:
     return FLOAT * n * n
 
 
-def linear_bytes(n: int, m: int, d_v: int, *, block: int = 512) -> int:
-    """What streamed FAVOR+ forms: a block of rows at a time held three ways [min(n, block), m] (the
-    projections, their log-features, their exp), the summary φ(K)ᵀ V [m, d_v] and Σ φ(K) [m]; the
-    output [n, d_v] is the answer, not counted (as for exact)."""
-    return FLOAT * (3 * min(n, block) * m + m * d_v + m)
+def linear_bytes(n: int, m: int, d: int, *, block: int = linear.BLOCK) -> int:
+    """What linear.linear_attention holds at its peak besides its inputs and its output [n, d] (which
+    exact attention needs as well; checked against tracemalloc in tests/test_linear.py), d = d_v:
+    the summary φ(K)ᵀ V [m, d], Σ φ(K) [m] and the keys' mean [d], and one block of b = min(n, block)
+    rows at a time: its features [b, m] and the largest of (a) the block's rows [b, d] with their
+    squares [b, d] or NumPy's ufunc buffer (at most np.getbufsize() numbers), (b) the block's
+    φ(K)ᵀ V [m, d] before it is added, (c) the block's output [b, d] and normaliser [b]."""
+    b = min(n, block)
+    step = max(b * d + max(b * d, min(b * m, np.getbufsize())), m * d, b * d + b)
+    return FLOAT * (m * d + m + d + b * m + step)
 
 
 def largest_n(memory_bytes: int) -> int:

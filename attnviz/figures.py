@@ -841,7 +841,7 @@ def memory_chart(n, exact_bytes, linear_bytes, limits: dict[str, float]) -> go.F
          "name": "exact: the n × n matrix", "line": {"color": "#D55E00"},
          "hovertemplate": "n = %{x:,}: %{y:.3s}B<extra>exact</extra>"},
         {"type": "scatter", "x": np.asarray(n), "y": np.asarray(linear_bytes, dtype=np.float64), "mode": "lines",
-         "name": "linear: features and summary", "line": {"color": "#0072B2"},
+         "name": "linear: one block's features and the summary", "line": {"color": "#0072B2"},
          "hovertemplate": "n = %{x:,}: %{y:.3s}B<extra>linear</extra>"},
     ]  # fmt: skip
     shapes = [

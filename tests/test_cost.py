@@ -11,6 +11,7 @@ import pytest
 
 from attnviz import core, cost, linear
 from tests.apptest_charts import decode, figure, heatmap
+from tests.test_linear import held_by_linear
 from tests.test_training_page import app as open_page
 
 PAGE = "pages/6_Cost.py"
@@ -47,6 +48,14 @@ def test_measure_fills_the_charts_one_n_a_tick():
     assert "slope" not in time[0]["name"]
     memory = next(c.value for c in at.caption if "stops fitting" in c.value)
     assert f"n = {cost.largest_n(16 * 2**30):,}" in memory and "256 word pieces" in memory
+    drawn = figure(at, "cost_memory")["data"]
+    ns, exact_line, linear_line = decode(drawn[0]["x"]), decode(drawn[0]["y"]), decode(drawn[1]["y"])
+    assert ns[0] == 10 and ns[-1] == 10**6
+    np.testing.assert_array_equal(exact_line, 8.0 * ns.astype(float) ** 2)
+    for n, drawn_bytes in zip(ns, linear_line):  # the line drawn is what linear attention holds, within 2×
+        if 256 <= n <= 8192:
+            held = held_by_linear(int(n), 16, 64)
+            assert 0.5 * held <= drawn_bytes <= 2 * held, (n, held, drawn_bytes)
 
 
 def test_stop_keeps_the_points_so_far():
@@ -107,6 +116,10 @@ def test_cli_cost_json():
     assert len(out["exact_s"]) == len(out["linear_s"]) == 9 and min(out["exact_s"]) > 0
     assert out["exact_bytes"] == [8 * n * n for n in out["n"]]
     assert out["linear_bytes"] == [cost.linear_bytes(n, 64, 32) for n in out["n"]]
+    for n, said in zip(out["n"], out["linear_bytes"]):  # what linear attention holds, within 2×
+        if n >= 256:
+            held = held_by_linear(n, 32, 64)
+            assert 0.5 * held <= said <= 2 * held, (n, held, said)
     assert out["exact_s"][-1] > 10 * out["exact_s"][4]  # 16x the pairs from 256 to 4096, by any measure
 
 

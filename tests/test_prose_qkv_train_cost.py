@@ -10,6 +10,7 @@ import pytest
 from tests import reference as ref
 from tests.apptest_charts import decode, figure, heatmap
 from tests.prose import COMMON, Prose
+from tests.test_linear import held_by_linear  # linear attention measured by tracemalloc
 from tests.test_pages import app
 from tests.test_prose import WORDS, labels, notices
 from tests.test_training_page import app as train_app
@@ -261,7 +262,7 @@ COST_FIXED = (
     r"8 n^2",
     r"|x|^2/2",
     "n from 16 up",
-    "(8 bytes a number)",
+    "8 bytes a number",
     "about 1/√m",
     "slope 2 means time ∝ n²",
     "4·n²·d operations",
@@ -271,7 +272,25 @@ COST_FIXED = (
     "T = 0.1",
     "all-MiniLM-L6-v2",
     "D^{-1}",
+    "from n = 256 to 8,192",  # tests/test_linear.py measures those
 )
+
+
+def linear_memory_claim(prose: Prose, drawn: list, *, d: int, m: int) -> None:
+    """“Linear … works through B rows at a time: X MB at every n from B on”: the memory stops growing at
+    n = B (measured), the line drawn is flat at X from there, and X is what is measured there, within 2×."""
+    block, mb, again = prose.take(
+        rf"Linear \(d = {d}, m = {m}\) works through (\d+) rows at a time: ([\d.]+) MB at every n from ([\d,]+) on\."
+    )[0]
+    block = int(block)
+    assert int(again.replace(",", "")) == block
+    at_block = held_by_linear(block, d, m)  # from there on flat, but for a few kB of Python's own
+    assert held_by_linear(block // 2, d, m) < 0.8 * at_block
+    assert abs(held_by_linear(4 * block, d, m) - at_block) < 0.02 * at_block
+    ns, line = decode(drawn[1]["x"]), decode(drawn[1]["y"])
+    assert {f"{y / 1e6:.3g}" for y in line[ns >= block]} == {mb}
+    held = held_by_linear(8192, d, m)
+    assert 0.5 * held <= float(mb) * 1e6 <= 2 * held, (mb, held)
 
 
 def test_cost_page_text():
@@ -283,7 +302,7 @@ def test_cost_page_text():
         assert not at.exception
     prose = Prose(at)
     run = at.session_state["cost_run"]
-    prose.has("(d = 16, m = 64)", f"at this machine's {run.rate / 1e9:.1f} billion per second")
+    prose.has("on log–log axes (d = 16, m = 64)", f"at this machine's {run.rate / 1e9:.1f} billion per second")
     prose.has("The slopes are fitted for n ≥ 512, once two such sizes are measured")
     ns = [p.n for p in run.points]
     faster = [p.linear_s < p.exact_s for p in run.points]
@@ -293,6 +312,7 @@ def test_cost_page_text():
     )
     for name, gib in (("a laptop (16 GiB)", 16), ("a GPU (80 GiB)", 80)):
         prose.has(f"{name} at n = {int(np.sqrt(gib * 2**30 / 8)) + 1:,}")
+    linear_memory_claim(prose, figure(at, "cost_memory")["data"], d=16, m=64)
     config = ref.model()[0].auto_model.config
     prose.has(
         f"reads at most {ref.model().max_seq_length} word pieces",
