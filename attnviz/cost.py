@@ -42,6 +42,12 @@ def exact_bytes(n: int) -> int:
     return FLOAT * n * n
 
 
+def products(q: np.ndarray, k: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Exact attention's two matrix products alone, (Q Kᵀ) V: the same shapes and 4·n²·d operations,
+    without the softmax's passes between them.  q, k: [n, d], v: [n, d_v] -> [n, d_v]"""
+    return (q @ k.T) @ v
+
+
 def linear_bytes(n: int, m: int, d: int, *, block: int = linear.BLOCK) -> int:
     """What linear.linear_attention holds at its peak besides its inputs and its output [n, d] (which
     exact attention needs as well; checked against tracemalloc in tests/test_linear.py), d = d_v:
@@ -59,16 +65,19 @@ def largest_n(memory_bytes: int) -> int:
     return int(np.floor(np.sqrt(memory_bytes / FLOAT))) + 1
 
 
-def _median_time(fn, *, budget_s: float, min_reps: int = 3, max_reps: int = 50) -> float:
-    """Median seconds of fn(), repeated until the budget is spent (at least min_reps times)."""
-    fn()  # warm-up: first-touch allocation and caches
-    times: list[float] = []
+def _median_times(*fns, budget_s: float, min_reps: int = 3, max_reps: int = 50) -> list[float]:
+    """Median seconds of each fn(), the fns taking turns (so a slow spell of a shared machine hits them
+    alike), repeated until budget_s per fn is spent (at least min_reps turns)."""
+    for fn in fns:
+        fn()  # warm-up: first-touch allocation and caches
+    times: list[list[float]] = [[] for _ in fns]
     start = time.perf_counter()
-    while len(times) < min_reps or (time.perf_counter() - start < budget_s and len(times) < max_reps):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    while len(times[0]) < min_reps or (time.perf_counter() - start < budget_s * len(fns) and len(times[0]) < max_reps):
+        for fn, spent in zip(fns, times):
+            t = time.perf_counter()
+            fn()
+            spent.append(time.perf_counter() - t)
+    return [statistics.median(t) for t in times]
 
 
 @dataclass(frozen=True)
@@ -80,22 +89,31 @@ class Point:
     m: int
     exact_s: float
     linear_s: float
+    products_s: float  # exact attention's two matrix products alone (`products`), on the same inputs
     exact_bytes: int
     linear_bytes: int
 
 
 def measure(n: int, d: int, m: int, *, seed: int = 0, budget_s: float = 0.3) -> Point:
-    """Time both on random inputs [n, d] (entries N(0, 1/d), so scores stay moderate)."""
+    """Time exact attention, linear attention and exact's two products alone on random inputs [n, d]
+    (entries N(0, 1/d), so scores stay moderate)."""
     rng = np.random.default_rng(seed)
     q, k, v = (rng.standard_normal((n, d)) / np.sqrt(d) for _ in range(3))
     omega = linear.gaussian_features(m, d, rng)
     factor = 1.0 / np.sqrt(d)
+    exact_s, linear_s, products_s = _median_times(
+        lambda: exact_attention(q, k, v),
+        lambda: linear.linear_attention(q, k, v, omega, factor=factor),
+        lambda: products(q, k, v),
+        budget_s=budget_s,
+    )
     return Point(
         n=n,
         d=d,
         m=m,
-        exact_s=_median_time(lambda: exact_attention(q, k, v), budget_s=budget_s),
-        linear_s=_median_time(lambda: linear.linear_attention(q, k, v, omega, factor=factor), budget_s=budget_s),
+        exact_s=exact_s,
+        linear_s=linear_s,
+        products_s=products_s,
         exact_bytes=exact_bytes(n),
         linear_bytes=linear_bytes(n, m, d),
     )
@@ -105,11 +123,12 @@ def flop_rate(*, size: int = 512, budget_s: float = 0.3) -> float:
     """This machine's floating-point operations per second on a [size, size] matrix product."""
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal((size, size)), rng.standard_normal((size, size))
-    return 2 * size**3 / _median_time(lambda: a @ b, budget_s=budget_s)
+    return 2 * size**3 / _median_times(lambda: a @ b, budget_s=budget_s)[0]
 
 
 def slope(ns, seconds, *, from_n: int = 512) -> float:
-    """The slope of log(time) against log(n) for n ≥ from_n (2 means time ∝ n²)."""
+    """The slope of log(y) against log(x) for x ≥ from_n: for times against n, 2 means time ∝ n²; for
+    an error against m, −0.5 means error ∝ 1/√m. NaN with fewer than two such points."""
     ns, seconds = np.asarray(ns, dtype=float), np.asarray(seconds, dtype=float)
     keep = ns >= from_n
     if keep.sum() < 2:

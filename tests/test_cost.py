@@ -113,7 +113,7 @@ def test_cli_cost_json():
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["n"] == [16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
-    assert len(out["exact_s"]) == len(out["linear_s"]) == 9 and min(out["exact_s"]) > 0
+    assert len(out["exact_s"]) == len(out["linear_s"]) == len(out["products_s"]) == 9 and min(out["exact_s"]) > 0
     assert out["exact_bytes"] == [8 * n * n for n in out["n"]]
     assert out["linear_bytes"] == [cost.linear_bytes(n, 64, 32) for n in out["n"]]
     for n, said in zip(out["n"], out["linear_bytes"]):  # what linear attention holds, within 2×

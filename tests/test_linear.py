@@ -181,13 +181,13 @@ def test_cost_arithmetic():
     assert cost.largest_n(16 * 2**30) == 46341  # 46341² × 8 bytes > 16 GiB ≥ 46340² × 8
     assert cost.exact_bytes(cost.largest_n(2**30)) > 2**30 >= cost.exact_bytes(cost.largest_n(2**30) - 1)
     assert cost.slope([512, 1024, 2048], [1.0, 4.0, 16.0]) == pytest.approx(2.0)
-    points = [cost.Point(n, 8, 4, e, lin, 0, 0) for n, e, lin in [(16, 1, 2), (32, 3, 2), (64, 1, 2), (128, 9, 3)]]
+    points = [cost.Point(n, 8, 4, e, lin, 1, 0, 0) for n, e, lin in [(16, 1, 2), (32, 3, 2), (64, 1, 2), (128, 9, 3)]]
     assert cost.crossover(points) == 128  # faster at 32 but not from there on
 
 
 def test_measure_is_bounded_and_sane():
     p = cost.measure(256, 16, 32, budget_s=0.05)
-    assert p.exact_s > 0 and p.linear_s > 0
+    assert p.exact_s > 0 and p.linear_s > 0 and p.products_s > 0
     assert p.exact_bytes == 8 * 256**2 and p.linear_bytes < p.exact_bytes
     assert cost.flop_rate(size=128, budget_s=0.05) > 1e6
 
