@@ -119,13 +119,6 @@ def measure(n: int, d: int, m: int, *, seed: int = 0, budget_s: float = 0.3) -> 
     )
 
 
-def flop_rate(*, size: int = 512, budget_s: float = 0.3) -> float:
-    """This machine's floating-point operations per second on a [size, size] matrix product."""
-    rng = np.random.default_rng(0)
-    a, b = rng.standard_normal((size, size)), rng.standard_normal((size, size))
-    return 2 * size**3 / _median_times(lambda: a @ b, budget_s=budget_s)[0]
-
-
 def slope(ns, seconds, *, from_n: int = 512) -> float:
     """The slope of log(y) against log(x) for x ≥ from_n: for times against n, 2 means time ∝ n²; for
     an error against m, −0.5 means error ∝ 1/√m. NaN with fewer than two such points."""
@@ -143,3 +136,81 @@ def crossover(points: list[Point]) -> int | None:
         if all(faster[i:]):
             return points[i].n
     return None
+
+
+def describe_slopes(exact: float, lin: float, *, from_n: int = 512) -> str:
+    """The fitted slopes (`slope`, n ≥ from_n) in words that are true of them: the work of exact attention
+    grows as n², linear attention's exactly as n (the same blocks, one after another), so a slope off
+    that says the machine's speed changed with n, not the work."""
+    if not np.isfinite(exact):
+        return f"The slopes are fitted for n ≥ {from_n}, once two such sizes are measured"
+    if abs(exact - 2) <= 0.1:
+        e = "about 2: time ∝ n², as its n × n matrix says"
+    elif exact < 2:
+        e = (
+            "below 2 though its work grows as n²: a cost that grows more slowly (each call's fixed steps) still "
+            "counts at these sizes, or the machine was slower during the smaller ones"
+        )
+    else:
+        e = (
+            "above 2 though its work grows as n²: the machine ran the larger sizes more slowly (an n × n matrix "
+            "outgrowing the processor's caches, or other work on this shared server)"
+        )
+    if abs(lin - 1) <= 0.1:
+        li = "about 1: time ∝ n"
+    elif lin < 1:
+        li = (
+            f"below 1 though its work grows exactly as n (the same blocks of {linear.BLOCK} rows, one after "
+            "another): a fixed cost per call still counts at these sizes, or the machine was slower during the "
+            "smaller ones; the work does not grow more slowly than n"
+        )
+    else:
+        li = (
+            "above 1 though its work grows exactly as n: the machine ran the larger sizes more slowly (other "
+            "work on this shared server, or memory traffic)"
+        )
+    return f"For n ≥ {from_n} the exact line's slope is {exact:.2f}, {e}; the linear one's is {lin:.2f}, {li}"
+
+
+def describe_products(points: list[Point]) -> str:
+    """The dotted line (exact attention's two products alone) and how far the measured exact time is
+    from it, from the points drawn."""
+    ns = np.array([p.n for p in points], dtype=float)
+    rates = 4 * ns**2 * points[0].d / np.array([p.products_s for p in points])
+    times = np.array([p.exact_s / p.products_s for p in points])
+    said = (
+        f"The dotted line is exact attention's two matrix products alone (Q Kᵀ and W V: 4·n²·d operations), "
+        f"timed on the same inputs: {rates.min() / 1e9:.1f}–{rates.max() / 1e9:.1f} billion operations per "
+        f"second here. The whole takes {times.min():.2f}–{times.max():.2f}× as long"
+    )
+    if times.min() >= 1:
+        return (
+            said + ": the rest is the softmax's passes over the n × n scores (scale, max, subtract, exp, sum, divide)."
+        )
+    below = ", ".join(f"{p.n:,}" for p, t in zip(points, times) if t < 1)
+    return (
+        said + f", less than the products alone at n = {below}: timing noise on this shared machine, since the "
+        "whole does the same products and the softmax's passes besides."
+    )
+
+
+def describe_error_fall(ms, errors) -> str:
+    """How an error curve against m falls, from its fitted log-log slope over every m drawn, against the
+    −0.5 of 1/√m (the rate of an average of m independent features once m is large).  ms, errors: [k]"""
+    ms, errors = np.asarray(ms, dtype=float), np.asarray(errors, dtype=float)
+    if np.all(errors == 0):
+        return "There is none: the estimate is exact here at every m, each row having a single key to weigh"
+    if not np.all(errors > 0):
+        return "No slope is fitted: the error is 0 at some m"
+    fit = slope(ms, errors, from_n=ms.min())
+    shown = f"{fit:.2f}".replace("-", "−")  # a minus sign, as printed
+    said = f"Fitted over m = {ms.min():.0f} … {ms.max():.0f}, its slope on these log–log axes is {shown}"
+    if abs(fit + 0.5) <= 0.05:
+        return said + ": it falls about as 1/√m (a slope of −0.5)"
+    if fit > -0.5:
+        return said + (
+            ": it falls more slowly than 1/√m (a slope of −0.5). Each feature is the exponential of a Gaussian, "
+            "heavy-tailed, and more so for longer q and k (as without the 1/√d scale or at a low temperature), so "
+            "an average of m of them settles into 1/√m only at larger m"
+        )
+    return said + ": it falls faster than 1/√m (a slope of −0.5) would"

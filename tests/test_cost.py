@@ -37,12 +37,13 @@ def test_measure_fills_the_charts_one_n_a_tick():
         assert not at.exception
     run = at.session_state["cost_run"]
     assert [p.n for p in run.points] == [16, 32, 64, 128, 256]
-    assert ticks == 5  # the press measured the flop rate; then one n a tick
+    assert ticks == 4  # the press measured n = 16; then one n a tick
     time = figure(at, "cost_time")["data"]
     np.testing.assert_array_equal(decode(time[0]["x"]), [16, 32, 64, 128, 256])
     np.testing.assert_allclose(decode(time[0]["y"]), [p.exact_s for p in run.points])
     np.testing.assert_allclose(decode(time[1]["y"]), [p.linear_s for p in run.points])
-    np.testing.assert_allclose(decode(time[2]["y"]), 4 * np.array([16, 32, 64, 128, 256]) ** 2 * 16 / run.rate)
+    np.testing.assert_allclose(decode(time[2]["y"]), [p.products_s for p in run.points])  # the products alone
+    assert "Q Kᵀ and W V alone" in time[2]["name"]
     caption = next(c.value for c in at.caption if "log–log" in c.value)
     assert "once two such sizes are measured" in caption and "nan" not in caption  # no n ≥ 512 measured here
     assert "slope" not in time[0]["name"]
@@ -96,6 +97,13 @@ def test_favor_on_the_sentence(minilm, text, t, causal):
     assert f"from {curve['mean |Δ|'][2]:.1e} at m = 16 to {curve['mean |Δ|'][-1]:.1e} at m = 4096" in "".join(
         c.value for c in at.caption
     )
+
+
+def test_one_token_the_estimate_is_exact_and_said_so():
+    at = app(s="hi")
+    caption = next(c.value for c in at.caption if "averaged over three seeds" in c.value)
+    assert "There is none: the estimate is exact here at every m" in caption and "More features" not in caption
+    assert not at.exception
 
 
 @pytest.mark.parametrize("text", ["", "x" * 10_000, "<script>alert(1)</script>", "😀 你好"])

@@ -185,11 +185,45 @@ def test_cost_arithmetic():
     assert cost.crossover(points) == 128  # faster at 32 but not from there on
 
 
+@pytest.mark.parametrize(
+    ("exact", "lin", "words"),
+    [(2.04, 1.07, ("2.04, about 2", "1.07, about 1")),
+     (1.62, 0.74, ("1.62, below 2 though its work grows as n²", "0.74, below 1 though", "a fixed cost per call")),
+     (2.31, 1.28, ("2.31, above 2", "1.28, above 1 though its work grows exactly as n"))],
+)  # fmt: skip
+def test_slopes_are_described_as_fitted(exact, lin, words):
+    said = cost.describe_slopes(exact, lin)
+    assert all(w in said for w in words), said
+    assert "fitted for n ≥ 512, once two" in cost.describe_slopes(float("nan"), float("nan"))
+
+
+def test_the_error_fall_is_described_from_its_fit():
+    ms = np.array([4.0, 16, 64, 256, 1024, 4096])
+    for power, words in ((-0.5, "−0.50: it falls about as 1/√m"), (-0.4, "−0.40: it falls more slowly than 1/√m"),
+                         (-0.62, "−0.62: it falls faster than 1/√m")):  # fmt: skip
+        assert words in cost.describe_error_fall(ms, 0.3 * ms**power)
+    assert "exact here at every m" in cost.describe_error_fall(ms, np.zeros(6))
+    assert "No slope" in cost.describe_error_fall(ms, np.array([0.1, 0.05, 0.0, 0.01, 0.005, 0.002]))
+
+
+def test_the_products_line_is_described_from_the_points():
+    points = [cost.Point(n, 8, 4, exact_s=e, linear_s=1.0, products_s=p, exact_bytes=0, linear_bytes=0)
+              for n, e, p in ((512, 3e-4, 1e-4), (1024, 6e-4, 4e-4), (2048, 4e-3, 2e-3))]  # fmt: skip
+    said = cost.describe_products(points)
+    rates = [4 * n * n * 8 / p / 1e9 for n, p in ((512, 1e-4), (1024, 4e-4), (2048, 2e-3))]
+    assert f"{min(rates):.1f}–{max(rates):.1f} billion operations per second" in said
+    assert "takes 1.50–3.00× as long: the rest is the softmax's passes" in said
+    slow = [
+        *points[:2],
+        cost.Point(4096, 8, 4, exact_s=1.0, linear_s=1.0, products_s=1.1, exact_bytes=0, linear_bytes=0),
+    ]
+    assert "less than the products alone at n = 4,096: timing noise" in cost.describe_products(slow)
+
+
 def test_measure_is_bounded_and_sane():
     p = cost.measure(256, 16, 32, budget_s=0.05)
     assert p.exact_s > 0 and p.linear_s > 0 and p.products_s > 0
     assert p.exact_bytes == 8 * 256**2 and p.linear_bytes < p.exact_bytes
-    assert cost.flop_rate(size=128, budget_s=0.05) > 1e6
 
 
 @pytest.mark.parametrize("m", [0, -3, 2.5])
