@@ -78,7 +78,10 @@ def measurements() -> None:
             st.rerun(scope="app")
         st.progress(len(run.points) / len(run.sizes), text=f"Measuring n = {run.sizes[len(run.points)]:,}…")
     if run is None or not run.points:
-        st.info("Press Measure: each n from 16 up is timed (median of repeats), exact and linear.")
+        st.info(
+            "Press Measure: each n from 16 up is timed (median of repeats): exact attention, linear attention "
+            "and exact's two matrix products alone."
+        )
         return
     ns = np.array([p.n for p in run.points])
     exact_s, linear_s = np.array([p.exact_s for p in run.points]), np.array([p.linear_s for p in run.points])
