@@ -1002,8 +1002,8 @@ def weights_animation(frames: np.ndarray, steps, tokens, *, ms: int = 250) -> go
 
 
 def cost_chart(n, exact_s, linear_s, *, flops_line=None, slopes: tuple[float, float] | None = None) -> go.Figure:
-    """Seconds against n on log-log axes: exact softmax attention, linear (FAVOR+), and the 4·n²·d
-    flop line at this machine's rate.  n, exact_s, linear_s, flops_line: [k]"""
+    """Seconds against n on log-log axes: exact softmax attention, linear (FAVOR+), and the time of
+    exact's 4·n²·d flops of matrix products alone (dotted).  n, exact_s, linear_s, flops_line: [k]"""
     ex, li = ("", "") if slopes is None else (f" (slope {slopes[0]:.2f})", f" (slope {slopes[1]:.2f})")
     lines = [
         {"type": "scatter", "x": np.asarray(n), "y": np.asarray(exact_s), "mode": "lines+markers",
@@ -1016,8 +1016,8 @@ def cost_chart(n, exact_s, linear_s, *, flops_line=None, slopes: tuple[float, fl
     if flops_line is not None:
         lines.append(
             {"type": "scatter", "x": np.asarray(n), "y": np.asarray(flops_line), "mode": "lines",
-             "name": "4·n²·d flops at this machine's rate", "line": {"color": "#555", "dash": "dot"},
-             "hovertemplate": "n = %{x}: %{y:.3g} s<extra>4 n² d / rate</extra>"}
+             "name": "4·n²·d flops: Q Kᵀ and W V alone", "line": {"color": "#555", "dash": "dot"},
+             "hovertemplate": "n = %{x}: %{y:.3g} s<extra>products alone</extra>"}
         )  # fmt: skip
     return _figure(
         lines,
@@ -1037,7 +1037,7 @@ def memory_chart(n, exact_bytes, linear_bytes, limits: dict[str, float]) -> go.F
          "name": "exact: the n × n matrix", "line": {"color": "#D55E00"},
          "hovertemplate": "n = %{x:,}: %{y:.3s}B<extra>exact</extra>"},
         {"type": "scatter", "x": np.asarray(n), "y": np.asarray(linear_bytes, dtype=np.float64), "mode": "lines",
-         "name": "linear: features and summary", "line": {"color": "#0072B2"},
+         "name": "linear: one block's features and the summary", "line": {"color": "#0072B2"},
          "hovertemplate": "n = %{x:,}: %{y:.3s}B<extra>linear</extra>"},
     ]  # fmt: skip
     shapes = [

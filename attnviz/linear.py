@@ -32,6 +32,7 @@ import numpy as np
 from attnviz.core import AttentionError
 
 CHUNK = 128  # rows per block of the causal prefix sums: [CHUNK, CHUNK] is the largest square formed
+BLOCK = 512  # rows per block of the streamed linear attention: [BLOCK, m] is the largest array it forms
 
 
 def gaussian_features(m: int, d: int, rng: np.random.Generator) -> np.ndarray:
@@ -53,7 +54,10 @@ def orthogonal_features(m: int, d: int, rng: np.random.Generator) -> np.ndarray:
 
 def log_features(x: np.ndarray, omega: np.ndarray) -> np.ndarray:
     """log φ(x) = Ωx − |x|²/2 − log √m for every row of x.  x: [n, d], Ω: [m, d] -> [n, m]"""
-    return x @ omega.T - 0.5 * np.sum(x * x, axis=-1, keepdims=True) - 0.5 * np.log(omega.shape[0])
+    out = x @ omega.T  # [n, m], then shifted in place: one [n, m] array, not three
+    out -= 0.5 * np.sum(x * x, axis=-1, keepdims=True)
+    out -= 0.5 * np.log(omega.shape[0])
+    return out
 
 
 def features(x: np.ndarray, omega: np.ndarray) -> np.ndarray:
@@ -62,11 +66,16 @@ def features(x: np.ndarray, omega: np.ndarray) -> np.ndarray:
     return np.exp(log_features(x, omega))
 
 
-def _folded(q: np.ndarray, k: np.ndarray, factor: float, centre: bool) -> tuple[np.ndarray, np.ndarray]:
-    """q and k times √factor, so q·k·factor = (√factor q)·(√factor k); the keys centred if asked."""
+def _root(factor: float) -> float:
+    """√factor, by which q and k are each multiplied: q·k·factor = (√factor q)·(√factor k)."""
     if not np.isfinite(factor) or factor <= 0:
         raise AttentionError(f"The scale over the temperature must be a positive number, not {factor!r}.")
-    r = np.sqrt(factor)
+    return np.sqrt(factor)
+
+
+def _folded(q: np.ndarray, k: np.ndarray, factor: float, centre: bool) -> tuple[np.ndarray, np.ndarray]:
+    """q and k times √factor; the keys centred if asked (the keys' mean: one constant per query)."""
+    r = _root(factor)
     k = np.asarray(k, dtype=np.float64)
     if centre:
         k = k - k.mean(axis=0)  # q·(k_j − c) = q·k_j − q·c: the same softmax for every query
@@ -84,7 +93,8 @@ def query_features(q: np.ndarray, omega: np.ndarray) -> np.ndarray:
     """φ(q) for each row, divided by that row's largest feature (it cancels in the row's weights).
     q: [n, d], Ω: [m, d] -> [n, m]"""
     log_q = log_features(q, omega)
-    return np.exp(log_q - log_q.max(axis=-1, keepdims=True))
+    log_q -= log_q.max(axis=-1, keepdims=True)
+    return np.exp(log_q, out=log_q)
 
 
 @dataclass(frozen=True)
@@ -168,36 +178,51 @@ def linear_attention(
     *,
     factor: float = 1.0,
     centre: bool = True,
-    block: int = 512,
+    block: int = BLOCK,
 ) -> np.ndarray:
     """The same Y as favor(...).output (non-causal), streamed: keys and queries a block of rows at a
-    time, so the largest array is [block, m] whatever n is, and the work grows exactly linearly in n.
+    time, each block centred and scaled on its own, so besides the output the memory used is that of
+    one block ([block, m] features, [block, d] rows) and the [m, d_v] summary, whatever n is
+    (cost.linear_bytes counts it), and the work grows exactly linearly in n.
 
     The keys' stabiliser is a running max: when a block raises it, the sums so far are rescaled by
     exp(old − new) (as an online softmax does). q: [n, d], k: [n_k, d], v: [n_k, d_v] -> [n, d_v]
     """
-    q, k = _folded(q, k, factor, centre)
-    v = np.asarray(v, dtype=np.float64)
+    r = _root(factor)
+    q, k, v = np.asarray(q), np.asarray(k), np.asarray(v)
+    shift = k.mean(axis=0, dtype=np.float64) if centre else None  # [d]
     m = omega.shape[0]
+    out = np.empty((len(q), v.shape[1]))  # [n, d_v] the answer, made first: all else is the working memory
     kv, z, c = np.zeros((m, v.shape[1])), np.zeros(m), -np.inf  # Σ φ(k) vᵀ, Σ φ(k), the running max
     for a in range(0, len(k), block):
-        log_k = log_features(k[a : a + block], omega)  # [b, m]
+        log_k = log_features(_rows(k, a, block, r, shift), omega)  # [b, m]
         c_new = max(c, float(log_k.max()))
         if c_new > c:
             shrink = np.exp(c - c_new)  # 0 on the first block
             kv *= shrink
             z *= shrink
             c = c_new
-        phi_k = np.exp(log_k - c)  # [b, m]
-        kv += phi_k.T @ v[a : a + block]
+        log_k -= c
+        phi_k = np.exp(log_k, out=log_k)  # [b, m], in place
+        kv += phi_k.T @ np.asarray(v[a : a + block], dtype=np.float64)
         z += phi_k.sum(axis=0)
-    out = np.empty((len(q), v.shape[1]))
+        del log_k, phi_k  # before the next block's are made: one block's features at a time
     for a in range(0, len(q), block):
-        phi_q = query_features(q[a : a + block], omega)  # [b, m]
+        phi_q = query_features(_rows(q, a, block, r), omega)  # [b, m]
         norm = phi_q @ z
         _check_normaliser(norm)
-        out[a : a + block] = (phi_q @ kv) / norm[:, None]
+        np.divide(phi_q @ kv, norm[:, None], out=out[a : a + block])
+        del phi_q
     return out
+
+
+def _rows(x: np.ndarray, a: int, block: int, r: float, shift: np.ndarray | None = None) -> np.ndarray:
+    """Rows a … a + block of x in float64, minus shift if given, times r (as _folded does to all of x).
+    x: [n, d] -> [b, d]"""
+    rows = np.asarray(x[a : a + block], dtype=np.float64)
+    if shift is not None:
+        rows = rows - shift
+    return rows * r
 
 
 def implied_weights(trace: LinearTrace, *, causal: bool = False) -> np.ndarray:

@@ -25,13 +25,12 @@ SETTINGS = {
 
 @dataclass
 class CostRun:
-    """One press of Measure: the sizes still to do, the points so far, this machine's flop rate."""
+    """One press of Measure: the sizes still to do and the points so far."""
 
     d: int
     m: int
     sizes: list[int]
     points: list[cost.Point] = field(default_factory=list)
-    rate: float | None = None
     running: bool = True
 
 
@@ -70,49 +69,47 @@ run: CostRun | None = st.session_state.get(RUN)
 
 @st.fragment(run_every=0.05 if run is not None and run.running else None)
 def measurements() -> None:
-    """One n a tick (the largest takes about a second), so the server answers everyone in between."""
+    """One n a tick (the largest takes a second or two), so the server answers everyone in between."""
     run: CostRun | None = st.session_state.get(RUN)
     if run is not None and run.running:
-        if run.rate is None:
-            run.rate = cost.flop_rate()
-        else:
-            run.points.append(cost.measure(run.sizes[len(run.points)], run.d, run.m))
+        run.points.append(cost.measure(run.sizes[len(run.points)], run.d, run.m))
         if len(run.points) == len(run.sizes):
             run.running = False
             st.rerun(scope="app")
         st.progress(len(run.points) / len(run.sizes), text=f"Measuring n = {run.sizes[len(run.points)]:,}…")
     if run is None or not run.points:
-        st.info("Press Measure: each n from 16 up is timed (median of repeats), exact and linear.")
+        st.info(
+            "Press Measure: each n from 16 up is timed (median of repeats): exact attention, linear attention "
+            "and exact's two matrix products alone."
+        )
         return
     ns = np.array([p.n for p in run.points])
     exact_s, linear_s = np.array([p.exact_s for p in run.points]), np.array([p.linear_s for p in run.points])
     slopes = (cost.slope(ns, exact_s), cost.slope(ns, linear_s))
-    flops = 4 * ns.astype(float) ** 2 * run.d / run.rate
     shown = slopes if np.isfinite(slopes[0]) else None
-    ui.chart(figures.cost_chart(ns, exact_s, linear_s, flops_line=flops, slopes=shown), key="cost_time")
+    products = [p.products_s for p in run.points]
+    ui.chart(figures.cost_chart(ns, exact_s, linear_s, flops_line=products, slopes=shown), key="cost_time")
     where = cost.crossover(run.points)
-    fitted = (
-        f"For n ≥ 512 the exact line's slope is {slopes[0]:.2f} and the linear one's {slopes[1]:.2f}"
-        if np.isfinite(slopes[0])
-        else "The slopes are fitted for n ≥ 512, once two such sizes are measured"
-    )
+    so_far = " so far" if run.running else ""
     st.caption(
         f"Seconds against n on log–log axes (d = {run.d}, m = {run.m}): a straight line of slope 2 means "
-        f"time ∝ n². {fitted}; the dotted line is 4·n²·d operations at this machine's {run.rate / 1e9:.1f} "
-        "billion per second. "
-        + (f"Linear attention is faster from n = {where:,} on." if where else "Linear attention was not faster yet.")
+        f"time ∝ n². {cost.describe_slopes(*slopes)}. {cost.describe_products(run.points)} "
+        + (
+            f"Linear attention is faster from n = {where:,} on."
+            if where
+            else f"Linear attention was not faster at n = {ns[-1]:,}, the largest measured{so_far}."
+        )
     )
     big = np.logspace(1, 6, 60).astype(int)
-    ui.chart(
-        figures.memory_chart(
-            big, cost.exact_bytes(big), [cost.linear_bytes(n, run.m, run.d) for n in big], cost.MEMORY
-        ),
-        key="cost_memory",
-    )
+    held = [cost.linear_bytes(n, run.m, run.d) for n in big]
+    ui.chart(figures.memory_chart(big, cost.exact_bytes(big), held, cost.MEMORY), key="cost_memory")
     fits = ", ".join(f"{name} at n = {cost.largest_n(b):,}" for name, b in cost.MEMORY.items())
     st.caption(
-        f"Bytes of the n × n matrix (8 bytes a number) on paper, up to a million tokens: one such matrix "
-        f"stops fitting in {fits}, and a model keeps one per head and layer. {cost.MODEL_LIMITS}"
+        "Bytes held while attending, against n up to a million tokens (8 bytes a number; the inputs and the "
+        f"output, which both need, left out). Exact: the n × n matrix, which stops fitting in {fits}; a model "
+        f"keeps one per head and layer. Linear (d = {run.d}, m = {run.m}) works through {linear.BLOCK} rows "
+        f"at a time: {held[-1] / 1e6:.3g} MB at every n from {linear.BLOCK:,} on. Both lines are what this "
+        "code allocates, checked against Python's tracemalloc from n = 256 to 8,192. " + cost.MODEL_LIMITS
     )
 
 
@@ -164,10 +161,14 @@ st.caption(
     f"{np.abs(delta).mean():.2e}, largest {np.abs(delta).max():.2e} (m = {m}, seed {seed})."
 )
 ui.chart(figures.error_chart(M_OPTIONS, errors), key="cost_errors")
-st.caption(
-    "The error against m, averaged over three seeds: more features, a better estimate (about 1/√m). "
-    f"Here mean |Δ| goes from {errors['mean |Δ|'][2]:.1e} at m = 16 to {errors['mean |Δ|'][-1]:.1e} at m = 4096."
+curve = errors["mean |Δ|"]
+falls = (
+    f"More features, a better estimate: mean |Δ| goes from {curve[2]:.1e} at m = {M_OPTIONS[2]} to "
+    f"{curve[-1]:.1e} at m = {M_OPTIONS[-1]}. "
+    if np.any(curve > 0)
+    else ""
 )
+st.caption(f"The error against m, averaged over three seeds. {falls}{cost.describe_error_fall(M_OPTIONS, curve)}.")
 st.info(
     "What is traded: exact attention costs n² but is exact. FAVOR+ costs n·m and never builds the n × n matrix, but "
     "each weight is a random estimate whose noise grows with the length of q and k: long vectors, a large scale "

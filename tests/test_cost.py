@@ -11,6 +11,7 @@ import pytest
 
 from attnviz import core, cost, linear
 from tests.apptest_charts import decode, figure, heatmap
+from tests.test_linear import held_by_linear
 from tests.test_training_page import app as open_page
 
 PAGE = "pages/6_Cost.py"
@@ -36,17 +37,26 @@ def test_measure_fills_the_charts_one_n_a_tick():
         assert not at.exception
     run = at.session_state["cost_run"]
     assert [p.n for p in run.points] == [16, 32, 64, 128, 256]
-    assert ticks == 5  # the press measured the flop rate; then one n a tick
+    assert ticks == 4  # the press measured n = 16; then one n a tick
     time = figure(at, "cost_time")["data"]
     np.testing.assert_array_equal(decode(time[0]["x"]), [16, 32, 64, 128, 256])
     np.testing.assert_allclose(decode(time[0]["y"]), [p.exact_s for p in run.points])
     np.testing.assert_allclose(decode(time[1]["y"]), [p.linear_s for p in run.points])
-    np.testing.assert_allclose(decode(time[2]["y"]), 4 * np.array([16, 32, 64, 128, 256]) ** 2 * 16 / run.rate)
+    np.testing.assert_allclose(decode(time[2]["y"]), [p.products_s for p in run.points])  # the products alone
+    assert "Q Kᵀ and W V alone" in time[2]["name"]
     caption = next(c.value for c in at.caption if "log–log" in c.value)
     assert "once two such sizes are measured" in caption and "nan" not in caption  # no n ≥ 512 measured here
     assert "slope" not in time[0]["name"]
     memory = next(c.value for c in at.caption if "stops fitting" in c.value)
     assert f"n = {cost.largest_n(16 * 2**30):,}" in memory and "256 word pieces" in memory
+    drawn = figure(at, "cost_memory")["data"]
+    ns, exact_line, linear_line = decode(drawn[0]["x"]), decode(drawn[0]["y"]), decode(drawn[1]["y"])
+    assert ns[0] == 10 and ns[-1] == 10**6
+    np.testing.assert_array_equal(exact_line, 8.0 * ns.astype(float) ** 2)
+    for n, drawn_bytes in zip(ns, linear_line):  # the line drawn is what linear attention holds, within 2×
+        if 256 <= n <= 8192:
+            held = held_by_linear(int(n), 16, 64)
+            assert 0.5 * held <= drawn_bytes <= 2 * held, (n, held, drawn_bytes)
 
 
 def test_stop_keeps_the_points_so_far():
@@ -89,6 +99,13 @@ def test_favor_on_the_sentence(minilm, text, t, causal):
     )
 
 
+def test_one_token_the_estimate_is_exact_and_said_so():
+    at = app(s="hi")
+    caption = next(c.value for c in at.caption if "averaged over three seeds" in c.value)
+    assert "There is none: the estimate is exact here at every m" in caption and "More features" not in caption
+    assert not at.exception
+
+
 @pytest.mark.parametrize("text", ["", "x" * 10_000, "<script>alert(1)</script>", "😀 你好"])
 def test_odd_sentences(text):
     at = app(s=text)
@@ -104,9 +121,13 @@ def test_cli_cost_json():
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["n"] == [16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
-    assert len(out["exact_s"]) == len(out["linear_s"]) == 9 and min(out["exact_s"]) > 0
+    assert len(out["exact_s"]) == len(out["linear_s"]) == len(out["products_s"]) == 9 and min(out["exact_s"]) > 0
     assert out["exact_bytes"] == [8 * n * n for n in out["n"]]
     assert out["linear_bytes"] == [cost.linear_bytes(n, 64, 32) for n in out["n"]]
+    for n, said in zip(out["n"], out["linear_bytes"]):  # what linear attention holds, within 2×
+        if n >= 256:
+            held = held_by_linear(n, 32, 64)
+            assert 0.5 * held <= said <= 2 * held, (n, held, said)
     assert out["exact_s"][-1] > 10 * out["exact_s"][4]  # 16x the pairs from 256 to 4096, by any measure
 
 
