@@ -155,7 +155,9 @@ def test_cli_features_add_the_implied_matrix(minilm, scale, t):
     np.testing.assert_allclose(approx, linear.approximate_weights(emb.vectors, 512, 9, factor=factor), atol=1e-12)
     assert np.abs(approx - exact.weights).mean() < np.abs(np.full_like(approx, 1 / len(approx)) - exact.weights).mean()
     other = json.loads(
-        cli(text, "--json", "--special", "--features", "512", "--seed", "10", "--scale", scale, "--temperature", t).stdout
+        cli(
+            text, "--json", "--special", "--features", "512", "--seed", "10", "--scale", scale, "--temperature", t
+        ).stdout
     )
     assert not np.allclose(other["approx_weights"], approx)  # the seed decides the features
 
