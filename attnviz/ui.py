@@ -831,7 +831,7 @@ def compare(key: str, a: tuple[tuple[str, ...], np.ndarray], b: tuple[tuple[str,
     )
     plain = figures.unique_labels(shared.tokens)
     i = pick("Follow one shared word", plain, key=f"{key}_word", default=cross.most_changed(diff))
-    word = md_escape(shared.tokens[i])
+    word = md_escape(plain[i])
 
     def favourites(row, tokens):
         return ", ".join(f"“{md_escape(t)}” {v:.3f}" for t, v in cross.top_keys(row, figures.unique_labels(tokens)))

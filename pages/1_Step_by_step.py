@@ -41,7 +41,7 @@ def why_softmax() -> None:
             r = int(negative_rows[0])
             row = trace.scores[r]
             st.markdown(
-                f"Row {r + 1} ({ui.md_escape(tokens[r])}) has negative scores. Dividing by its sum "
+                f"Row {r + 1} ({ui.md_escape(figures.unique_labels(tokens)[r])}) has negative scores. Dividing by its sum "
                 f"({row.sum():.4f}) would give these 'weights':"
             )
             st.text("  ".join(f"{v:+.3f}" for v in row / row.sum()))
@@ -109,7 +109,7 @@ if scores_box.open:
         i, j = (0, 1) if n > 1 else (0, 0)
         st.latex(
             rf"W^*_{{ij}} = x_i \cdot x_j \qquad\text{{e.g.}}\quad "
-            rf"W^*_{{{i + 1}{j + 1}}} = x_{{{ui.latex_text(tokens[i])}}} \cdot x_{{{ui.latex_text(tokens[j])}}} "
+            rf"W^*_{{{i + 1}{j + 1}}} = x_{{{ui.latex_text(figures.unique_labels(tokens)[i])}}} \cdot x_{{{ui.latex_text(figures.unique_labels(tokens)[j])}}} "
             rf"= {trace.scores[i, j]:.4f}"
         )
         ui.chart(figures.scores_heatmap(trace.scores, tokens, value_name="W*"), key="step_scores")
@@ -140,11 +140,12 @@ if y_box.open:
 # --- one query, as a weighted average ---------------------------------------------------------
 if query_box.open:
     with query_box:
-        q = ui.pick("Query token", figures.unique_labels(tokens), key="step_query")
+        labels = figures.unique_labels(tokens)
+        q = ui.pick("Query token", labels, key="step_query")
         ui.chart(figures.row_bars(trace.weights[q], tokens), key="step_row")
         st.caption(
             f"Row {q + 1} of W: the share of each word's vector that goes into the new vector of "
-            f"“{ui.md_escape(tokens[q])}”."
+            f"“{ui.md_escape(labels[q])}”."
         )
         top = np.argsort(-trace.weights[q])[: min(n, 4)]
         terms = " + ".join(rf"{trace.weights[q, k]:.3f}\,x_{{{k + 1}}}" for k in top)

@@ -134,10 +134,11 @@ elif view == VIEWS[2]:
         "line, the more weight. One colour per head."
     )
 else:
-    q_index = ui.pick("Query token", figures.unique_labels(pieces.tokens), key="learned_query")
+    qlabels = figures.unique_labels(pieces.tokens)
+    q_index = ui.pick("Query token", qlabels, key="learned_query")
     bd = heads.breakdown(right_trace, right_head, q_index)
     keys = figures.token_labels(pieces.tokens)
-    qname = ui.latex_text(pieces.tokens[q_index])
+    qname = ui.latex_text(qlabels[q_index])
     st.latex(
         rf"q = h_{{{qname}}} W_q + b_q,\quad k_j = h_j W_k + b_k,\quad "
         r"w_j = \operatorname{softmax}_j\!\left(\frac{q \cdot k_j}{\sqrt{32}}\right)"
@@ -146,7 +147,7 @@ else:
         figures.heatmap(bd.q[None, :], ["q"], None, signed=True, row_name="vector", col_name="feature", height=160),
         key="neuron_q",
     )
-    st.caption(f"The query vector of “{ui.md_escape(pieces.tokens[q_index])}” in {right_name}: 32 numbers.")
+    st.caption(f"The query vector of “{ui.md_escape(qlabels[q_index])}” in {right_name}: 32 numbers.")
     a, b = st.columns(2)
     with a:
         ui.chart(

@@ -79,7 +79,7 @@ st.latex(
 ui.chart(figures.geometry(plane(x), plane(y), w, tokens, chosen=chosen, axes=plane.axes), key="geo_picture")
 st.caption(
     f"Hollow points are the vectors before attention ({before_name}), filled points after ({after_name}); "
-    f"each arrow is one word's move, and the orange lines show what “{ui.md_escape(tokens[chosen])}” averages "
+    f"each arrow is one word's move, and the orange lines show what “{ui.md_escape(labels[chosen])}” averages "
     "(thicker = more weight). Hover a filled point for its row of W."
 )
 dist = geometry.moved(x, y)

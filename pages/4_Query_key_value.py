@@ -58,7 +58,7 @@ else:
 title = src.name[0].upper() + src.name[1:]  # "MiniLM layer 2, head 3" as a heading
 labels = figures.unique_labels(src.tokens)
 query = ui.pick("Follow one query word", labels, key="qkv_query", default=1, where=c4)
-qname = ui.latex_text(src.tokens[query])
+qname = ui.latex_text(labels[query])
 tokens, n, dh, d = src.tokens, len(src.tokens), src.d_head, src.h.shape[1]
 trace = qkv.head_trace(src)  # one head: q, k, v [1, n, d_head], weights [1, n, n]
 if trained:
@@ -125,7 +125,7 @@ if part == PARTS[0]:
     ui.chart(figures.qkv(trace.q[0], trace.k[0], trace.v[0], tokens, query=query), key="qkv_qkv")
     st.caption(
         f"Three linear maps of the same rows, {dh} numbers each: a query (what a piece looks for), a key (what it "
-        f"offers) and a value (what it passes on); the outlined row is the query of “{ui.md_escape(tokens[query])}”."
+        f"offers) and a value (what it passes on); the outlined row is the query of “{ui.md_escape(labels[query])}”."
     )
 
     # --- 3 and 4. S and W --------------------------------------------------------------------
@@ -138,8 +138,8 @@ if part == PARTS[0]:
     best = int(np.argmax(allowed))  # among the keys this query may see (a causal head hides the later ones)
     st.caption(
         f"Every query against every key, divided by √{dh} so the scores do not grow with the vectors' size, then "
-        f"each row turned into weights that add up to 1. The query of “{ui.md_escape(tokens[query])}” scores highest "
-        f"on the key of “{ui.md_escape(tokens[best])}”: {trace.scores[0, query, best]:.4f}, weight "
+        f"each row turned into weights that add up to 1. The query of “{ui.md_escape(labels[query])}” scores highest "
+        f"on the key of “{ui.md_escape(labels[best])}”: {trace.scores[0, query, best]:.4f}, weight "
         f"{trace.weights[0, query, best]:.4f}. {ui.md_escape(patterns.describe(trace.weights[0], tokens, mask=src.mask, columns=src.columns))}"
     )
 
@@ -150,10 +150,10 @@ if part == PARTS[0]:
     st.caption("Each row is a weighted average of the value vectors, with that piece's row of W as the weights.")
 
     # --- one query followed ------------------------------------------------------------------
-    st.header(f"Follow “{ui.md_escape(tokens[query])}” through the head")
+    st.header(f"Follow “{ui.md_escape(labels[query])}” through the head")
     f = qkv.follow(trace, query)
     top = np.argsort(-f.score.weights, kind="stable")[: min(n, 3)]
-    terms = " + ".join(rf"{f.score.weights[j]:.3f}\, v_{{{ui.latex_text(tokens[j])}}}" for j in top)
+    terms = " + ".join(rf"{f.score.weights[j]:.3f}\, v_{{{ui.latex_text(labels[j])}}}" for j in top)
     st.latex(
         rf"w_j = \operatorname{{softmax}}_j \frac{{q_{{{qname}}} \cdot k_j}}{{\sqrt{{{dh}}}}} \qquad "
         rf"z_{{{qname}}} = \sum_j w_j\, v_j = {terms}" + (r" + \dots" if n > len(top) else "")
@@ -163,9 +163,9 @@ if part == PARTS[0]:
         key="qkv_follow",
     )
     st.caption(
-        f"One row per key: its dot product with the query of “{ui.md_escape(tokens[query])}”, divided by √{dh}, the "
+        f"One row per key: its dot product with the query of “{ui.md_escape(labels[query])}”, divided by √{dh}, the "
         f"weight the softmax gives it, and its value vector times that weight; below the line their sum, the row "
-        f"of Z. The largest share, {f.score.weights[top[0]]:.3f}, comes from “{ui.md_escape(tokens[top[0]])}”."
+        f"of Z. The largest share, {f.score.weights[top[0]]:.3f}, comes from “{ui.md_escape(labels[top[0]])}”."
     )
 else:
     walk = qkv.layer_walk(src)
@@ -216,7 +216,7 @@ else:
     st.caption(
         f"Each piece on its own through a small network ({d} → {src.layer.w_1.shape[1]} → {d}), added back and "
         f"normalised again: {'the output token embeddings' if last else 'H for the next layer'}. Row "
-        f"“{ui.md_escape(tokens[query])}” has now seen the whole sentence {layer + 1} time(s)."
+        f"“{ui.md_escape(labels[query])}” has now seen the whole sentence {layer + 1} time(s)."
     )
 
 # --- two sentences ---------------------------------------------------------------------------

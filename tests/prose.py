@@ -68,6 +68,15 @@ class Prose:
             self.rest = [t.replace(phrase, GONE) for t in self.rest]
         return self
 
+    def named(self, labels) -> Prose:
+        """The sentence's own labels of repeated pieces ("the #2"), where the text names one: quoted, in
+        parentheses or as LaTeX text. Their digits count occurrences; only labels of this sentence are taken."""
+        for label in labels:
+            if "#" in label:
+                tex = r"\text{" + label.replace("#", r"\#") + "}"
+                self.fixed(f"“{label}”", f"({label})", tex)
+        return self
+
     def unchecked(self) -> list[str]:
         """Each digit left, with its context."""
         out = []

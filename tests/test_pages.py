@@ -363,3 +363,22 @@ def test_home_difference_of_two_sentences_prints_numbers_that_differ():
         for b in z.ravel():
             if abs(a - b) >= step:
                 assert f"{a:.{d}f}" != f"{b:.{d}f}", (a, b, d)
+
+
+def test_captions_name_the_chosen_word_as_its_box_does():
+    """The box says "the #2"; the sentences about the chosen word said only "the", which could be either."""
+    text = "the cat saw the dog"
+
+    def said(at) -> str:
+        return " ".join(str(e.value) for e in (*at.caption, *at.markdown, *at.latex, *at.header))
+
+    at = choose(app(STEP, s=text, open="row"), "step_query", "the #2")
+    assert "“the \\#2”" in said(at)  # as markdown, escaped
+    at = choose(app("pages/3_Geometry.py", s=text), "geo_token", "the #2")
+    assert "“the \\#2”" in said(at)  # as markdown, escaped
+    at = choose(app("pages/4_Query_key_value.py", s=text), "qkv_query", "the #2")
+    assert "Follow “the \\#2” through the head" in said(at) and "\\text{the \\#2}" in said(at)
+    at = app("pages/2_Unparameterised_vs_learned.py", s=text)
+    at.button_group(key="learned_view").set_value("Neuron view").run()
+    at = choose(at, "learned_query", "the #2")
+    assert "The query vector of “the \\#2”" in said(at)

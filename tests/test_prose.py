@@ -148,7 +148,11 @@ def step_claims(prose: Prose, tokens, x, *, scale="none", temperature=1.0, sourc
     prose.has(f"{n} tokens from {source}.")
     prose.has(rf"x_{{{n}}} \end{{bmatrix}}", rf"\in \mathbb{{R}}^{{{n} \times {d}}}", f"vector of {d} numbers")
     i, j = (0, 1) if n > 1 else (0, 0)
-    prose.has(rf"W^*_{{{i + 1}{j + 1}}} = x_", rf"= {scores[i, j]:.4f}")
+    names = ref.labels(tokens)  # "the #2", as the page names a repeated word
+    tex = [name.replace("#", r"\#") for name in names]  # as \text{…} writes it
+    prose.has(
+        rf"W^*_{{{i + 1}{j + 1}}} = x_{{\text{{{tex[i]}}}}} \cdot x_{{\text{{{tex[j]}}}}}", rf"= {scores[i, j]:.4f}"
+    )
     above, below = int((scores > 1).sum()), int((scores < 0).sum())
     prose.has(f"{above} of the {n * n} scores are above 1 and {below} are below 0.")
     spread_claim(prose, w)
@@ -156,10 +160,10 @@ def step_claims(prose: Prose, tokens, x, *, scale="none", temperature=1.0, sourc
     if negative:
         r = negative[0]
         row = scores[r]
-        prose.has(f"Row {r + 1} (", f"Dividing by its sum ({row.sum():.4f})")
+        prose.has(f"Row {r + 1} ({names[r]})", f"Dividing by its sum ({row.sum():.4f})")
         prose.has("  ".join(f"{v:+.3f}" for v in row / row.sum()))
     prose.has(rf"y_i = \sum_{{j=1}}^{{{n}}} W_{{ij}}")
-    prose.has("Row 1 of W:")  # the first word is the query until one is chosen
+    prose.has("Row 1 of W:", f"the new vector of “{names[0]}”.")  # the first word is the query until one is chosen
     weighted_average(prose, w[0], 0)
     return scores, w, y
 
@@ -415,6 +419,7 @@ def distances_claim(prose: Prose, x: np.ndarray, y: np.ndarray, tokens) -> None:
     listed = [names.index(name) for name, _ in shown]
     rest = np.delete(dist, listed)
     assert rest.size == 0 or dist[listed].min() >= rest.max() - 1e-9  # the ones that moved furthest
+    prose.has(f"the orange lines show what “{names[0]}” averages")  # the first word until one is chosen
 
 
 def pca_claim(prose: Prose, x: np.ndarray, y: np.ndarray) -> None:

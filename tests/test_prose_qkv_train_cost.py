@@ -52,6 +52,7 @@ def head_part(prose: Prose, text: str, layer: int, head: int, query: int, random
     (one N(0, 1/d) draw of [3, 384, 384] from the seed, the head's 32 columns, zero biases) on the model's own H."""
     tokens = ref.static(text, special=True)[0]
     n = len(tokens)
+    labels = ref.labels(tokens)  # a repeated piece is named "the #2", as in the charts
     if random_seed is None:
         q, k, _ = ref.qkv(text, layer, head)
         s = q @ k.T / np.sqrt(32)
@@ -77,7 +78,7 @@ def head_part(prose: Prose, text: str, layer: int, head: int, query: int, random
     prose.has(r"S_{ij} = \frac{q_i \cdot k_j}{\sqrt{32}}", "divided by √32")
     best = int(np.argmax(s[query]))
     prose.has(
-        f"scores highest on the key of “{tokens[best]}”: {s[query, best]:.4f}, weight {w[query, best]:.4f}. "
+        f"scores highest on the key of “{labels[best]}”: {s[query, best]:.4f}, weight {w[query, best]:.4f}. "
         + ref.describe(w, tokens)
     )
     prose.has(rf"z_i = \sum_{{j=1}}^{{{n}}} W_{{ij}}\, v_j", rf"Z = W V \in \mathbb{{R}}^{{{n} \times 32}}")
@@ -85,13 +86,13 @@ def head_part(prose: Prose, text: str, layer: int, head: int, query: int, random
     terms, more = prose.take(r"z_\{\\text\{[^}]*\}\} = \\sum_j w_j\\, v_j = (.*?)( \+ \\dots)?\s*\$\$")[0]
     shown = re.findall(term, terms)
     assert len(shown) == min(n, 3) and bool(more) == (n > 3)
-    names = list(tokens)
+    names = [label.replace("#", r"\#") for label in labels]  # as LaTeX text
     for value, name in shown:
         assert any(f"{w[query, j]:.3f}" == value for j in range(n) if names[j] == name), (name, value)
     largest = sorted(w[query])[::-1][: len(shown)]
     assert [v for v, _ in shown] == [f"{x:.3f}" for x in largest]  # the largest weights, largest first
     top = int(np.argmax(w[query]))
-    prose.has(f"The largest share, {w[query, top]:.3f}, comes from “{tokens[top]}”.")
+    prose.has(f"The largest share, {w[query, top]:.3f}, comes from “{labels[top]}”.")
 
 
 @pytest.mark.parametrize(
@@ -114,7 +115,7 @@ def test_qkv_page_head_text(text, layer, head):
     n = len(ref.static(text, special=True)[0])
     head_part(prose, text, layer, head, min(1, n - 1))  # the first word after [CLS] is followed
     prose.has("Type a second sentence")
-    prose.fixed(*QKV_FIXED).done()
+    prose.named(ref.labels(ref.static(text, special=True)[0])).fixed(*QKV_FIXED).done()
 
 
 @pytest.mark.parametrize(("layer", "head", "rolls"), [(0, 0, 0), (3, 7, 2)])
@@ -131,7 +132,7 @@ def test_qkv_page_random_head_text(layer, head, rolls):
     prose = Prose(at)
     head_part(prose, text, layer, head, 1, random_seed=rolls)
     prose.has("Type a second sentence")
-    prose.fixed(*QKV_FIXED).done()
+    prose.named(ref.labels(ref.static(text, special=True)[0])).fixed(*QKV_FIXED).done()
 
 
 @pytest.mark.parametrize(("layer", "head"), [(0, 3), (4, 1), (5, 11)])
@@ -157,7 +158,7 @@ def test_qkv_page_layer_text(layer, head):
     last = layer == config.num_hidden_layers - 1
     prose.has("9 · The model’s output" if last else f"9 · The input to layer {layer + 1}")
     prose.has(f"({width} → {inner} → {width})")
-    prose.has(f"Row “{tokens[1]}” has now seen the whole sentence {layer + 1} time(s).")
+    prose.has(f"Row “{ref.labels(tokens)[1]}” has now seen the whole sentence {layer + 1} time(s).")
     prose.has("Type a second sentence")
     prose.fixed(*QKV_FIXED).done()
 
@@ -187,7 +188,7 @@ def test_qkv_page_two_sentences_text():
         row, names = w[tokens.index(word)], labels(tokens)
         order = np.argsort(-row, kind="stable")[:3]
         assert re.findall(r"“([^”]+)” (\d\.\d{3})", part) == [(names[j], f"{row[j]:.3f}") for j in order]
-    prose.fixed(*QKV_FIXED).done()
+    prose.named(ref.labels(ref.static(a, special=True)[0])).fixed(*QKV_FIXED).done()
 
 
 # --- the trained layer on the QKV page, and the Train page ------------------------------------------
