@@ -17,12 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-from attnviz import core, lesson
+from attnviz import lesson
+from attnviz.attention import core
 
 
 @cache
 def _minilm():
-    from attnviz.embeddings import load_minilm
+    from attnviz.model.minilm import load_minilm
 
     return load_minilm()
 
@@ -88,11 +89,13 @@ class Explanation:
 
     def geometry_figure(self):
         """The words before (X) and after (Y = W X) in the plane that keeps most of their spread."""
-        return lesson.screen([s.key for s in self.screens()].index("moving"), self._context()).figure()
+        screen = lesson.screen([s.key for s in self.screens()].index("moving"), self._context())
+        assert screen.figure is not None, "the 'moving' screen always has its figure"
+        return screen.figure()
 
     def handout(self, path: str | Path) -> Path:
         """Write the whole lesson for this sentence as one self-contained HTML file; returns its path."""
-        from attnviz import handout
+        from attnviz.lesson import handout
 
         path = Path(path)
         path.write_text(handout.render(self._context()), encoding="utf-8")
@@ -100,7 +103,7 @@ class Explanation:
 
 
 def explain(
-    text: str, *, embedding: str = "static", scale: str = "none", temperature: float = 1.0, special: bool = False
+    text: str, *, embedding: str = "static", scale: core.Scale = "none", temperature: float = 1.0, special: bool = False
 ) -> Explanation:
     """Self-attention for `text` as the app computes it (the same defaults as the Home page).
 
@@ -108,7 +111,7 @@ def explain(
     scale: "none" or "sqrt-d"; temperature: T > 0; special: keep [CLS] and [SEP].
     Raises core.AttentionError with a message for unusable text (e.g. empty).
     """
-    from attnviz.embeddings import KINDS, embedder
+    from attnviz.model.embeddings import KINDS, embedder
 
     if embedding not in KINDS:
         raise ValueError(f"embedding must be one of {', '.join(KINDS)}, not {embedding!r}")
@@ -118,7 +121,7 @@ def explain(
     trace = core.self_attention(shown.vectors, shown.tokens, scale=scale, temperature=temperature)
     head = None
     if model is not None:
-        from attnviz.embeddings import bert_weights
+        from attnviz.model.embeddings import bert_weights
 
         head = lesson.learned_head(bert_weights(model), model.tokenize(text), special)
     return Explanation(trace, emb.source, head)

@@ -43,13 +43,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-for _p in (HERE, HERE.parent):  # the benchmarks' helpers; `attnviz` from the checkout
-    if str(_p) not in sys.path:
-        sys.path.insert(0, str(_p))
 
-from results import record  # noqa: E402
-
-from attnviz.testing import (  # noqa: E402
+from attnviz_harness import (  # noqa: E402
     SERVER_PYTHON,
     VIEWPORT,
     chromium,
@@ -60,6 +55,7 @@ from attnviz.testing import (  # noqa: E402
     wait_for_chart,
     watch,
 )
+from results import record  # noqa: E402
 
 OUT = HERE / "out"
 PYTHON = SERVER_PYTHON
@@ -190,7 +186,7 @@ def load_model():
 
     def work():
         try:
-            from attnviz.embeddings import load_minilm
+            from attnviz.model.minilm import load_minilm
 
             box["model"] = load_minilm()
         except BaseException as e:

@@ -20,21 +20,16 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 import tracemalloc
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
+from results import record
 from threadpoolctl import threadpool_limits
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from results import record
-
-from attnviz import core, cost, linear
-from attnviz.embeddings import load_minilm
+from attnviz.attention import core, cost, linear
+from attnviz.model.minilm import load_minilm
 
 SENTENCES = (
     "hi how are you",

@@ -3,7 +3,7 @@ sentence, and the Lesson's screen change after Next against the minimal app's En
 
     .venv/bin/python benchmarks/bench_handout.py [--reps 20] [--warmup 3] [--opens 7] [--seed 0] [--no-next]
 
-1. The handout (attnviz.handout.render) for a 20-word sentence of single-piece words, MiniLM static
+1. The handout (attnviz.lesson.handout.render) for a 20-word sentence of single-piece words, MiniLM static
    embeddings and MiniLM's layer 3, head 1 (as `python -m attnviz TEXT --handout FILE` writes it): bytes.
    The same handout with the full plotly.js bundle (as before the cartesian bundle) beside it.
 2. Opened from a file:// URL in Chromium, every other request aborted, --opens times, each in a new
@@ -32,15 +32,11 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 HERE = Path(__file__).resolve().parent
-for _p in (HERE, HERE.parent):
-    if str(_p) not in sys.path:
-        sys.path.insert(0, str(_p))
 
+from attnviz_harness import CHROMIUM, CHROMIUM_ARGS, SERVER_PYTHON, VIEWPORT, start_server, stop, watch  # noqa: E402
 from bench_browser import Case, load_model, open_case, timed  # noqa: E402
 from bench_sessions import Budget  # noqa: E402
 from results import record  # noqa: E402
-
-from attnviz.testing import CHROMIUM, CHROMIUM_ARGS, SERVER_PYTHON, VIEWPORT, start_server, stop, watch  # noqa: E402
 
 OUT = HERE / "out"
 
@@ -49,7 +45,7 @@ DRAW_TARGET_S = 2.0
 NEXT_TARGET = 1.5
 WAIT_S = 30.0
 
-# Charts whose margins were never widened (so Plotly drew them once; see attnviz.handout.room), untimed.
+# Charts whose margins were never widened (so Plotly drew them once; see attnviz.lesson.handout.room), untimed.
 ONCE_JS = r"""
 () => Array.from(document.querySelectorAll('.plotly-graph-div')).filter((g) => {
   const m = g._fullLayout.margin, s = g._fullLayout._size;
@@ -104,8 +100,10 @@ ARM_NEXT_JS = r"""
 
 
 def handout_for(minilm, text: str, plotlyjs: str | None = None) -> str:
-    from attnviz import core, handout, lesson
-    from attnviz.embeddings import bert_weights
+    from attnviz import lesson
+    from attnviz.attention import core
+    from attnviz.lesson import handout
+    from attnviz.model.embeddings import bert_weights
 
     emb = minilm.static(text)
     trace = core.self_attention(emb.vectors, emb.tokens)
@@ -207,7 +205,7 @@ class Lesson:
 
     def _shows_chart(self, k: int, lesson) -> bool:
         if k not in self.chart:
-            from attnviz import core
+            from attnviz.attention import core
 
             s = lesson.screen(k - 1, lesson.Context(core.self_attention([[1.0, 0.0], [0.0, 1.0]]), ""))
             self.chart[k] = s.figure is not None and s.question is None

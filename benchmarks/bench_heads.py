@@ -1,9 +1,9 @@
-"""All 72 heads of MiniLM for one text: the NumPy forward (attnviz.bert) against the model's own.
+"""All 72 heads of MiniLM for one text: the NumPy forward (attnviz.model.bert) against the model's own.
 
     .venv/bin/python benchmarks/bench_heads.py [--reps 30] [--pieces 128]
 
 Both compute every layer's hidden states and every head's attention for the same word pieces:
-the model with eager attention and output_attentions=True (torch, CPU), NumPy with attnviz.bert.
+the model with eager attention and output_attentions=True (torch, CPU), NumPy with attnviz.model.bert.
 The two alternate in blocks of runs, so a noisy neighbour slows both alike; the script prints
 medians and their ratio from this one run, and checks the two agree.
 """
@@ -18,15 +18,15 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 for _var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HUB_DISABLE_PROGRESS_BARS"):
     os.environ.setdefault(_var, "1")
 
 import numpy as np  # noqa: E402
 from results import record  # noqa: E402
 
-from attnviz import bert  # noqa: E402
-from attnviz.embeddings import bert_weights, load_minilm  # noqa: E402
+from attnviz.model import bert  # noqa: E402
+from attnviz.model.embeddings import bert_weights  # noqa: E402
+from attnviz.model.minilm import load_minilm  # noqa: E402
 
 TEXT = "Attention lets every word look at every other word and decide what matters. "
 

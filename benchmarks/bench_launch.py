@@ -47,12 +47,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # attnviz from the checkout
-    sys.path.insert(0, str(ROOT))
 
+from attnviz_harness import ENV, SERVER_PYTHON, chromium, free_port, stop, streamlit_command  # noqa: E402
 from results import record  # noqa: E402
-
-from attnviz.testing import ENV, SERVER_PYTHON, chromium, free_port, stop, streamlit_command  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "out"
 PYTHON = SERVER_PYTHON  # the server `make run` starts

@@ -55,13 +55,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-for _p in (HERE, HERE.parent):  # results.py; attnviz from the checkout
-    if str(_p) not in sys.path:
-        sys.path.insert(0, str(_p))
 
-from results import record  # noqa: E402
-
-from attnviz.testing import (  # noqa: E402
+from attnviz_harness import (  # noqa: E402
     ROOT,
     SERVER_PYTHON,
     VIEWPORT,
@@ -81,6 +76,7 @@ from attnviz.testing import (  # noqa: E402
     warm_up,
     watch,
 )
+from results import record  # noqa: E402
 
 OUT = HERE / "out"
 PYTHON = SERVER_PYTHON  # the server `make run` starts

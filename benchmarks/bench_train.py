@@ -20,19 +20,14 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
+from results import record
 from threadpoolctl import threadpool_limits
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from results import record
-
-from attnviz import autograd, training
+from attnviz.learn import autograd, training
 
 CHUNK = 200  # the page's largest chunk (pages/5_Train_attention.py)
 

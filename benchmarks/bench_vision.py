@@ -17,17 +17,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
-
-from threadpoolctl import threadpool_limits
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from results import record
+from threadpoolctl import threadpool_limits
 
-from attnviz import classifier, training, vision
+from attnviz.learn import classifier, training, vision
 
 TARGET_S = 10.0
 TARGET_ACCURACY = 0.90

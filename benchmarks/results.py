@@ -1,5 +1,5 @@
 """One table of every benchmark's figures: each script records its rows here as it prints them, and
-`report.py` (run last by `make bench`) writes them as markdown and JSON and into the README.
+`report.py` (run last by `make bench`) writes them as markdown and JSON and into docs/benchmarks.md.
 
 Shared plumbing of the benchmarks only; no test imports it.
 """

@@ -16,7 +16,7 @@ Checked, in order:
    (|Δ| <= 1e-6, as the browser tests compare), rows sum to 1, no exception, no script dialog.
 2. affinity: every request of a session (HAProxy's log: page, scripts, health, host-config, the
    WebSocket) went to one replica, and every X-Replica header its HTTP responses carried names that one.
-3. latency: Enter -> W heatmap (measured in the page, attnviz.testing.time_enter), interleaved, through
+3. latency: Enter -> W heatmap (measured in the page, attnviz_harness.time_enter), interleaved, through
    HAProxy and directly to the replica the balancer chose for that context; medians and their ratio.
 4. failover: the replica holding the most sessions is stopped (SIGTERM to its process group). Each of its
    sessions must come back, on another replica (HAProxy's log), with the same sentence and settings in
@@ -50,14 +50,12 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-for _p in (ROOT, ROOT / "benchmarks"):  # attnviz from the checkout; results.py
-    if str(_p) not in sys.path:
-        sys.path.insert(0, str(_p))
+if str(ROOT / "benchmarks") not in sys.path:  # the benchmarks' results file (results.py)
+    sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import attnviz_harness as testing  # noqa: E402
 import numpy as np  # noqa: E402
 from results import record  # noqa: E402
-
-from attnviz import testing  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "out"
 HAPROXY_CFG = HERE / "haproxy.cfg"
@@ -220,7 +218,7 @@ class Session:
 
 def make_expected(model):
     """(text, T, s) -> (labels, W) as the home page shows them: MiniLM static, [CLS]/[SEP] hidden."""
-    from attnviz.core import self_attention
+    from attnviz.attention.core import self_attention
     from attnviz.figures import token_labels
 
     def expected(text: str, t: str, scale: str):
@@ -356,7 +354,7 @@ def run(args, log=print) -> int:
     t_start = time.perf_counter()
     from concurrent.futures import ThreadPoolExecutor
 
-    from attnviz.embeddings import load_minilm
+    from attnviz.model.minilm import load_minilm
 
     model_future = ThreadPoolExecutor(max_workers=1).submit(load_minilm)  # while the replicas start
     pieces = testing.expected_pieces()

@@ -6,7 +6,8 @@ predict-then-reveal on chosen screens, CSV exports, and the whole lesson as one 
 
 import streamlit as st
 
-from attnviz import figures, handout, lesson, ui
+from attnviz import figures, lesson, ui
+from attnviz.lesson import handout
 from attnviz.ui import Setting
 
 N = len(lesson.SCREENS)

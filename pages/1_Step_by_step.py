@@ -4,8 +4,8 @@ import numpy as np
 import streamlit as st
 
 from attnviz import figures, ui
-from attnviz.embeddings import KIND_LABELS
 from attnviz.lesson import Matrix
+from attnviz.model.embeddings import KIND_LABELS
 
 SECTIONS = ("x", "scores", "w", "y", "row")  # the steps a reader opens; in the URL as `open=x,w` (or `all`)
 OPEN = "step_open"

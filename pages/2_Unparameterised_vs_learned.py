@@ -3,7 +3,10 @@
 import numpy as np
 import streamlit as st
 
-from attnviz import core, figures, heads, patterns, ui
+from attnviz import figures, ui
+from attnviz.attention import core, patterns
+from attnviz.model import heads
+from attnviz.model.embeddings import ModelUnavailable
 
 settings = ui.setup("Unparameterised vs learned")
 st.title("Unparameterised vs learned attention")
@@ -224,7 +227,7 @@ elif st.button("Check against the model", key="learned_check") or st.session_sta
     try:
         with st.spinner("Loading the model through sentence-transformers (once per server)…"):
             check = ui.checked(settings.sentence, model)
-    except ui.ModelUnavailable as e:
+    except ModelUnavailable as e:
         st.warning(f"The check could not run: {ui.md_escape(str(e))}", icon=":material/warning:")
     else:
         pieces_note = (

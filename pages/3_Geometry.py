@@ -3,7 +3,9 @@
 import numpy as np
 import streamlit as st
 
-from attnviz import cross, figures, geometry, heads, ui
+from attnviz import figures, ui
+from attnviz.attention import cross, geometry
+from attnviz.model import heads
 
 STEPS = 20
 SECTIONS = ("repeat",)  # lazy sections; in the URL as `open=repeat`

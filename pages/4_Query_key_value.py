@@ -3,7 +3,10 @@
 import numpy as np
 import streamlit as st
 
-from attnviz import core, cross, figures, heads, patterns, qkv, training, ui
+from attnviz import figures, ui
+from attnviz.attention import core, cross, patterns
+from attnviz.learn import training
+from attnviz.model import heads, qkv
 
 settings = ui.setup("Query, key, value")
 st.title("Query, key, value, step by step")

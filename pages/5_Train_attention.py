@@ -3,7 +3,8 @@
 import numpy as np
 import streamlit as st
 
-from attnviz import figures, training, ui
+from attnviz import figures, ui
+from attnviz.learn import training
 from attnviz.ui import Setting
 
 LEARNING_RATES = (0.001, 0.003, 0.01, 0.03, 0.05, 0.1, 0.3, 1.0, 3.0, 10.0)

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import streamlit as st
 
-from attnviz import core, cost, figures, linear, ui
+from attnviz import figures, ui
+from attnviz.attention import core, cost, linear
 from attnviz.ui import Setting
 
 D_OPTIONS = (16, 32, 64, 128)

@@ -4,7 +4,8 @@ attention classifier trained live."""
 import numpy as np
 import streamlit as st
 
-from attnviz import baselines, classifier, figures, training, ui, vision
+from attnviz import figures, ui
+from attnviz.learn import baselines, classifier, training, vision
 from attnviz.ui import Setting
 
 MAX_SEED = 2**53 - 1  # the largest whole number a browser's number box holds exactly

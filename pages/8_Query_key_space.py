@@ -3,7 +3,8 @@
 import numpy as np
 import streamlit as st
 
-from attnviz import figures, qkspace, ui
+from attnviz import figures, ui
+from attnviz.model import qkspace
 from attnviz.ui import Setting
 
 MAX_TOP = 8

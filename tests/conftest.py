@@ -15,14 +15,14 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 @pytest.fixture(scope="session")
 def minilm():
-    from attnviz.model import load_reference
+    from attnviz.model.minilm import load_reference
 
     return load_reference()
 
 
 @pytest.fixture(scope="session")
 def served():
-    from attnviz.model import load
+    from attnviz.model.minilm import load
 
     return load()
 

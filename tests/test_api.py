@@ -49,7 +49,7 @@ def test_explain_on_toy_vectors_and_errors():
     import pytest
 
     import attnviz
-    from attnviz import core
+    from attnviz.attention import core
 
     ex = attnviz.explain("hi how are you", embedding="toy", temperature=0.5)
     np.testing.assert_allclose(ex.weights.sum(axis=1), 1.0)

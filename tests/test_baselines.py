@@ -1,4 +1,4 @@
-"""The Vision page's baselines (attnviz.baselines, NumPy) against scikit-learn's KNeighborsClassifier and
+"""The Vision page's baselines (attnviz.learn.baselines, NumPy) against scikit-learn's KNeighborsClassifier and
 LogisticRegression on the same split, and on other data; and without importing scikit-learn."""
 
 import subprocess
@@ -12,7 +12,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.neighbors import KNeighborsClassifier
 from threadpoolctl import threadpool_limits
 
-from attnviz import baselines
+from attnviz.learn import baselines
 
 DIGITS = load_digits()
 
@@ -104,7 +104,7 @@ def test_the_pages_numbers_are_scikit_learns(split):
 
 def test_the_baselines_do_not_import_scikit_learn():
     code = (
-        "import sys; from attnviz import baselines; baselines.digits_baselines(); "
+        "import sys; from attnviz.learn import baselines; baselines.digits_baselines(); "
         "print('sklearn' in sys.modules or any(m.startswith('sklearn.') for m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)

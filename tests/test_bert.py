@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from attnviz import bert, core
-from attnviz.embeddings import bert_weights
+from attnviz.attention import core
+from attnviz.model import bert
+from attnviz.model.embeddings import bert_weights
 
 SENTENCES = [
     "hi how are you",

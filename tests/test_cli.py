@@ -7,8 +7,8 @@ import sys
 import numpy as np
 import pytest
 
-from attnviz import core
-from attnviz.embeddings import ToyEmbedder
+from attnviz.attention import core
+from attnviz.model.embeddings import ToyEmbedder
 
 
 def cli(*args):

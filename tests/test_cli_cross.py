@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from attnviz import core
+from attnviz.attention import core
 from tests.test_cli import cli
 from tests.test_cross import TROPHY_BIG, TROPHY_SMALL, torch_cross
 

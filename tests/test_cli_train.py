@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from attnviz import training
+from attnviz.learn import training
 
 
 def cli(*args):

@@ -9,7 +9,7 @@ import pytest
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
-from attnviz import classifier
+from attnviz.learn import classifier
 
 
 def cli(*args):

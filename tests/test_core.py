@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from attnviz import core
+from attnviz.attention import core
 
 RNG = np.random.default_rng(0)
 

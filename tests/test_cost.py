@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from attnviz import core, cost, linear
+from attnviz.attention import core, cost, linear
 from tests.apptest_charts import decode, figure, heatmap
 from tests.test_linear import held_by_linear
 from tests.test_training_page import app as open_page

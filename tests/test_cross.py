@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from attnviz import bert, core, cross, qkv
-from attnviz.embeddings import bert_weights
+from attnviz.attention import core, cross
+from attnviz.model import bert, qkv
+from attnviz.model.embeddings import bert_weights
 
 TROPHY_BIG = "The trophy didn't fit in the suitcase because it was too big"
 TROPHY_SMALL = "The trophy didn't fit in the suitcase because it was too small"

@@ -7,8 +7,8 @@ import sys
 import numpy as np
 import pytest
 
-from attnviz.core import AttentionError
-from attnviz.embeddings import MAX_PIECES, ToyEmbedder, clean_text, embedder, toy_vector
+from attnviz.attention.core import AttentionError
+from attnviz.model.embeddings import MAX_PIECES, ToyEmbedder, clean_text, embedder, toy_vector
 
 
 def test_static_rows_are_the_models_own_embedding_rows(minilm):
@@ -82,7 +82,7 @@ def test_toy_vectors_are_small_readable_and_deterministic():
 
 
 def test_toy_vectors_are_the_same_in_another_process():
-    code = "from attnviz.embeddings import toy_vector; print(toy_vector('hi').tolist(), toy_vector('猫').tolist())"
+    code = "from attnviz.model.embeddings import toy_vector as v; print(v('hi').tolist(), v('猫').tolist())"
     outs = {
         subprocess.run(
             [sys.executable, "-c", code],

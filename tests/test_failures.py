@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from attnviz import embeddings
-from attnviz.embeddings import ModelUnavailable, load_minilm
+from attnviz.model import embeddings
+from attnviz.model.embeddings import ModelUnavailable
+from attnviz.model.minilm import load_minilm
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,7 +11,8 @@ import plotly.io as pio
 from plotly.io._utils import validate_coerce_fig_to_dict
 
 import attnviz
-from attnviz import core, figures
+from attnviz import figures
+from attnviz.attention import core
 
 
 def test_weights_heatmap_holds_the_matrix_and_tokens():
@@ -116,14 +117,16 @@ def _builders() -> set[str]:
     """Every public function of attnviz that says it returns a go.Figure, found by reading the
     package (so a new builder cannot be left out of the tests below)."""
     found = set()
-    for path in sorted(Path(attnviz.__file__).parent.glob("*.py")):
-        if "go.Figure" not in path.read_text():
+    package = Path(attnviz.__file__).parent
+    for path in sorted(package.rglob("*.py")):
+        if "go.Figure" not in path.read_text() or path.parts[-2] == "ui":  # ui: Streamlit glue, no builders
             continue
-        module = importlib.import_module(f"attnviz.{path.stem}")
+        dotted = ".".join(("attnviz", *path.relative_to(package).with_suffix("").parts))
+        module = importlib.import_module(dotted.removesuffix(".__init__"))
         for name, fn in inspect.getmembers(module, inspect.isfunction):
             public = fn.__module__ == module.__name__ and not name.startswith("_")
             if public and fn.__annotations__.get("return") in ("go.Figure", go.Figure):
-                found.add(name if module is figures else f"{path.stem}.{name}")
+                found.add(name if module.__name__.startswith("attnviz.figures") else f"{path.stem}.{name}")
     return found
 
 
@@ -133,7 +136,7 @@ def test_every_builder_has_a_sample():
 
 def test_every_figure_passes_plotlys_validation(monkeypatch):
     """Figures are built without validation for speed; here every one is built with it on."""
-    monkeypatch.setattr(figures, "VALIDATE", True)
+    monkeypatch.setattr(figures.base, "VALIDATE", True)
     for name, build in _samples().items():
         fig = build()
         assert isinstance(fig, go.Figure) and fig.data, name
@@ -230,7 +233,7 @@ def _boxes(points, placed, labels, scale):
     out = []
     for (x, y), tt, pos, label in zip(points * scale, placed.texttemplate, placed.textposition, labels):
         if tt:
-            f = dict(figures._PLACES)[pos]
+            f = dict(figures.scatter._PLACES)[pos]
             out.append(np.add(f(figures.label_px((label if tt == "%{text}" else tt,))), (x, x, y, y)))
     return out
 
@@ -243,10 +246,10 @@ def test_crowded_labels_go_to_free_sides():
     labels = [f"word{i}" for i in range(12)]
     (placed,) = figures.place_labels([(points, labels)], width_px=560, height_px=460)
     assert len(set(placed.textposition)) > 1  # not all above: "top center" alone would overlap
-    boxes = _boxes(points, placed, labels, figures._px_scale(points, 560, 460))
+    boxes = _boxes(points, placed, labels, figures.scatter._px_scale(points, 560, 460))
     for i, a in enumerate(boxes):
         for b in boxes[i + 1 :]:
-            assert figures._overlaps(a[None], b[None])[0] == 0.0
+            assert figures.scatter._overlaps(a[None], b[None])[0] == 0.0
 
 
 def test_cell_numbers_differ_where_the_colours_do():

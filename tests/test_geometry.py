@@ -5,8 +5,9 @@ from itertools import pairwise
 import numpy as np
 import pytest
 
-from attnviz import core, figures, geometry
-from attnviz.embeddings import ToyEmbedder
+from attnviz import figures
+from attnviz.attention import core, geometry
+from attnviz.model.embeddings import ToyEmbedder
 from tests.apptest_charts import decode, figure
 from tests.test_pages import app
 

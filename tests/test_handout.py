@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 from plotly.offline import get_plotlyjs, get_plotlyjs_version
 
-from attnviz import core, handout, lesson
+from attnviz import lesson
+from attnviz.attention import core
+from attnviz.lesson import handout
 
 REFRESH = "refresh attnviz/data/plotly-cartesian.min.js with `make plotlyjs` (see the README)"
 
@@ -38,7 +40,7 @@ def contexts(served):
     rng = np.random.default_rng(0)
     out = [lesson.Context(core.self_attention(rng.normal(size=(n, 3)), tuple(f"w{i}" for i in range(n))), "toy")
            for n in (1, 4, 40)]  # fmt: skip
-    from attnviz.embeddings import bert_weights
+    from attnviz.model.embeddings import bert_weights
 
     text = "the trophy did not fit in the suitcase because it was too big"
     emb = served.static(text)

@@ -1,4 +1,4 @@
-"""attnviz.testing, the browser harness: cheap to import, the one copy tests use, its judgements right."""
+"""attnviz_harness, the browser harness: cheap to import, the one copy tests use, its judgements right."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from attnviz import testing
+import attnviz_harness as testing
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = {p.stem for p in (ROOT / "benchmarks").glob("*.py")}
@@ -15,7 +15,7 @@ BENCHMARKS = {p.stem for p in (ROOT / "benchmarks").glob("*.py")}
 
 def test_importing_the_harness_pulls_in_neither_playwright_nor_streamlit():
     code = (
-        "import sys, attnviz.testing; "
+        "import sys, attnviz_harness; "
         "print(sorted(m for m in ('playwright', 'streamlit', 'torch') if m in sys.modules))"
     )
     run = subprocess.run(
@@ -51,7 +51,7 @@ def test_no_test_imports_a_benchmark():
                 hits.add(f"a path into benchmarks/: {line.strip()}")
         if hits:
             offenders.append(f"{path.relative_to(ROOT)}: {sorted(hits)}")
-    assert not offenders, "tests must use attnviz.testing, never a benchmark:\n" + "\n".join(offenders)
+    assert not offenders, "tests must use attnviz_harness, never a benchmark:\n" + "\n".join(offenders)
 
 
 def test_the_check_would_see_an_import(tmp_path):

@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from attnviz import core, heads
+from attnviz.attention import core
+from attnviz.model import heads
 
 
 def test_random_head_is_seeded_and_shaped():

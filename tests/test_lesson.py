@@ -10,7 +10,9 @@ import sys
 import numpy as np
 import pytest
 
-from attnviz import core, handout, lesson
+from attnviz import lesson
+from attnviz.attention import core
+from attnviz.lesson import handout
 
 X = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [-1.0, 0.5]])  # four words in two features
 TOKENS = ("hi", "how", "are", "you")
@@ -118,7 +120,7 @@ def test_csv_round_trip_and_formula_cells():
 
 
 def test_learned_head_matches_the_models_own_attention(minilm):
-    from attnviz.embeddings import bert_weights
+    from attnviz.model.embeddings import bert_weights
 
     pieces = minilm.tokenize("the cat sat on the mat")
     head = lesson.learned_head(bert_weights(minilm), pieces, True)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from attnviz import lesson
+from attnviz import figures, lesson
 from tests.apptest_charts import decode, figure, heatmap
 from tests.test_pages import app as pages_app
 
@@ -76,7 +76,7 @@ def test_w_screen_and_reveal_against_numpy(minilm, text):
     assert title(at) == "6 · W: the attention weights"
     assert not at.get("plotly_chart")  # the chart waits for the guess
     row = next((i for i in range(len(tokens)) if w[i].max() > w[i, i]), len(tokens) - 1)
-    labels = lesson.figures.unique_labels(tokens)
+    labels = figures.unique_labels(tokens)
     guess = at.selectbox(key=f"lesson_guess_weights_{hash(tokens)}")
     assert list(guess.options) == labels
     assert f"Which word does “{labels[row]}” attend to most?" in plain(guess.label)
@@ -96,7 +96,7 @@ def test_w_screen_and_reveal_against_numpy(minilm, text):
         )
     z, rows, cols = heatmap(at, "lesson_chart")
     np.testing.assert_allclose(z, w, rtol=1e-6, atol=1e-9)
-    assert rows == cols == lesson.figures.token_labels(tokens)
+    assert rows == cols == figures.token_labels(tokens)
     at.button(key="lesson_next").click().run()  # a new screen hides the answer again
     assert not at.success
 
@@ -106,7 +106,7 @@ def test_self_weight_question_and_the_numbers_in_the_text(minilm):
     tokens, w = numpy_w(minilm, text)
     at = app(screen="9", s=text)
     assert plain(at.markdown[0].value).count(f"average {np.mean(np.diag(w)):.2f}") == 1
-    labels = lesson.figures.unique_labels(tokens)
+    labels = figures.unique_labels(tokens)
     at.selectbox(key=f"lesson_guess_parameters_{hash(tokens)}").set_value(labels[0]).run()
     at.button(key="lesson_reveal").click().run()
     d = np.diag(w)

@@ -6,8 +6,8 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from attnviz import core, cost, linear
-from attnviz.core import AttentionError
+from attnviz.attention import core, cost, linear
+from attnviz.attention.core import AttentionError
 
 
 def vectors(n: int, d: int, seed: int = 0, size: float = 0.3) -> np.ndarray:

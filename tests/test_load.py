@@ -1,6 +1,6 @@
 """Load: one real server holds 30 browser sessions at once, each showing its own sentence.
 
-One `streamlit run app.py` (attnviz.testing, the harness the benchmarks use too), the model warmed once,
+One `streamlit run app.py` (attnviz_harness, the harness the benchmarks use too), the model warmed once,
 then 30 Chromium contexts opened one after another on /Step_by_step?s=<own sentence>. Asserted: behaviour
 only (every session's W heatmap shows its own word pieces with rows summing to 1, still so with its
 sentence in the URL and the box after the later sessions opened, no uncaught exception, no script
@@ -14,9 +14,8 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+import attnviz_harness as testing
 import pytest
-
-from attnviz import testing
 
 SESSIONS = 30
 CHECKPOINTS = (10, SESSIONS)

@@ -1,12 +1,15 @@
-"""`make run`: every network interface by default (a class on the room's network), and it says so;
-`make run ADDRESS=127.0.0.1` keeps the app on this machine (checked on the socket the server listens on)."""
+"""`make run` (which runs `attnviz serve`): every network interface by default (a class on the room's
+network), and it says so; `make run ADDRESS=127.0.0.1` keeps the app on this machine (checked on the socket
+the server listens on)."""
 
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from attnviz import testing
+import attnviz_harness as testing
+
+from attnviz.cli import serve
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,8 +36,10 @@ def listening(port: int) -> set[str]:
 
 def test_make_run_says_it_listens_on_every_interface():
     lines = dry_run()
-    command = next(line for line in lines if "streamlit run app.py" in line)
-    assert "--server.address" not in command  # Streamlit's default: every interface
+    command = next(line for line in lines if "attnviz serve" in line)
+    assert "--address" not in command  # Streamlit's default: every interface
+    assert serve.command(8501, None)[3:6] == ["run", "app.py", "--server.headless"]
+    assert "--server.address" not in serve.command(8501, None)
     said = " ".join(line for line in lines if line.startswith("echo"))
     assert "every network interface" in said and "ADDRESS=127.0.0.1" in said
 
@@ -42,8 +47,8 @@ def test_make_run_says_it_listens_on_every_interface():
 def test_make_run_address_keeps_the_app_on_this_machine(tmp_path):
     port = testing.free_port()
     lines = dry_run("ADDRESS=127.0.0.1", f"PORT={port}")
-    command = next(line for line in lines if "streamlit run app.py" in line)
-    assert "--server.address 127.0.0.1" in command and f"--server.port {port}" in command
+    command = next(line for line in lines if "attnviz serve" in line)
+    assert "--address 127.0.0.1" in command and f"--port {port}" in command
     log = tmp_path / "server.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(["sh", "-c", command], cwd=ROOT, stdout=out, stderr=out, start_new_session=True)

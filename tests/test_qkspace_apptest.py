@@ -11,7 +11,8 @@ import time
 import numpy as np
 import pytest
 
-from attnviz import figures, qkspace, ui
+from attnviz import figures, ui
+from attnviz.model import qkspace
 from tests.apptest_charts import decode, figure, picker
 from tests.test_pages import HOSTILE, ODD, ROOT, app, type_sentence
 from tests.test_qkspace import reference
@@ -168,7 +169,7 @@ def test_tsne_job_starts_after_pandas_is_whole():
     imported whole: in a fresh interpreter, with the worker held, pandas is complete once qk_tsne returns."""
     script = (
         "import sys, threading\n"
-        "from attnviz import qkspace, ui\n"
+        "from attnviz import ui\nfrom attnviz.model import qkspace\n"
         "assert 'pandas' not in sys.modules\n"
         "hold = threading.Event()\n"
         "qkspace.space = lambda *a, **k: hold.wait(10)\n"

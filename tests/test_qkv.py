@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from attnviz import bert, core, qkv
-from attnviz.embeddings import bert_weights
+from attnviz.attention import core
+from attnviz.model import bert, qkv
+from attnviz.model.embeddings import bert_weights
 
 TEXT = "The trophy didn't fit in the suitcase because it was too big"
 

@@ -6,7 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from attnviz import core, figures
+from attnviz import figures
+from attnviz.attention import core
 from tests.test_lesson_apptest import numpy_w
 from tests.test_pages import STEP, app
 

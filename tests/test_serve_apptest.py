@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from attnviz import model, ui
+from attnviz import ui
+from attnviz.model import minilm as model
 from tests.apptest_charts import heatmap
 from tests.test_pages import LEARNED, app
 

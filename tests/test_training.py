@@ -4,9 +4,9 @@ against torch.optim.Adam over whole runs, the tasks, and learning that reaches e
 import numpy as np
 import pytest
 
-from attnviz import autograd, training
-from attnviz.core import causal_mask
-from attnviz.training import Config, TrainingError
+from attnviz.attention.core import causal_mask
+from attnviz.learn import autograd, training
+from attnviz.learn.training import Config, TrainingError
 
 
 def small_problem(seed: int, *, task: str = "reverse", batch: int = 3, length: int = 5, d_head: int = 4):

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from attnviz import training, ui
+from attnviz import ui
+from attnviz.learn import training
 from tests.apptest_charts import decode, figure, heatmap
 from tests.test_pages import app as pages_app
 from tests.test_pages import run_until_done

@@ -6,7 +6,8 @@ import pytest
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
-from attnviz import classifier, figures, training, vision
+from attnviz import figures
+from attnviz.learn import classifier, training, vision
 from tests.test_training import numeric_gradient
 
 HAND = np.arange(64, dtype=float).reshape(8, 8)  # pixel (r, c) holds 8 r + c
@@ -160,7 +161,7 @@ def test_bad_classifier_settings():
 
 
 def test_vision_figures_pass_plotlys_validation_and_hold_the_numbers(monkeypatch):
-    monkeypatch.setattr(figures, "VALIDATE", True)
+    monkeypatch.setattr(figures.base, "VALIDATE", True)
     image = vision.digits().images[8]
     trace = vision.attention(image, 4)
     fig = figures.digit_attention(image, 4, trace.tokens, row=trace.weights[1], query=1)
@@ -193,7 +194,7 @@ def test_digits_and_split_are_scikit_learns_without_importing_it():
     np.testing.assert_array_equal(vision.split()[0], train)
     np.testing.assert_array_equal(vision.split()[1], test)
     code = (
-        "import sys; from attnviz import vision; vision.digits(); vision.split(); "
+        "import sys; from attnviz.learn import vision; vision.digits(); vision.split(); "
         "print('sklearn' in sys.modules or any(m.startswith('sklearn.') for m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)

@@ -10,7 +10,8 @@ import pytest
 from sklearn.datasets import load_digits
 from streamlit.testing.v1 import AppTest
 
-from attnviz import classifier, ui
+from attnviz import ui
+from attnviz.learn import classifier
 from tests.apptest_charts import decode, figure, heatmap, picker
 from tests.test_cli_vision import plain_attention
 from tests.test_pages import app as pages_app

@@ -17,7 +17,6 @@ from __future__ import annotations
 import html
 import os
 import re
-import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -28,15 +27,12 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import numpy as np
 import pytest
+from attnviz_harness import DECODE_JS, launch_args, start_server, stop, watch
 
 ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:  # the tests recompute with the package itself
-    sys.path.insert(0, str(ROOT))
 
-# One copy of the browser plumbing (server, Chromium, Plotly decoding), shared with the benchmarks
-# and `make scale`.
-from attnviz.testing import DECODE_JS, launch_args, start_server, stop, watch  # noqa: E402
-
+# One copy of the browser plumbing (server, Chromium, Plotly decoding), attnviz_harness, is shared with
+# the benchmarks and `make scale`.
 SCREENSHOTS = ROOT / "screenshots"
 VIEWPORT = {"width": 1400, "height": 1000}
 SERVER_START_S = 60.0
@@ -103,7 +99,7 @@ def _minilm_future() -> Iterator[Future]:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    from attnviz.model import load_reference
+    from attnviz.model.minilm import load_reference
 
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="test-minilm")
     future = pool.submit(load_reference)
@@ -119,7 +115,7 @@ def minilm(_minilm_future: Future):
 @pytest.fixture(scope="session")
 def expected(minilm) -> Callable[..., Any]:
     """expected(text, temperature=1.0) -> the AttentionTrace the default settings should show."""
-    from attnviz.core import self_attention
+    from attnviz.attention.core import self_attention
 
     def compute(text: str, *, temperature: float = 1.0, scale: str = "none"):
         e = minilm.static(text).without_special()

@@ -15,8 +15,9 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from attnviz.core import AttentionError
-from attnviz.testing import DECODE_JS
+from attnviz_harness import DECODE_JS
+
+from attnviz.attention.core import AttentionError
 from tests.reference import labels, toy
 
 # Counts the runs the page has finished (a run ends when Streamlit's mark leaves "running") and the changes

@@ -11,9 +11,8 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import attnviz_harness as testing
 import pytest
-
-from attnviz import testing
 
 pytestmark = pytest.mark.browser
 

@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from attnviz import linear
+from attnviz.attention import linear
 
 pytestmark = pytest.mark.browser
 

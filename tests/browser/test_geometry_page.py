@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from attnviz import core
-from attnviz.embeddings import ToyEmbedder
+from attnviz.attention import core
+from attnviz.model.embeddings import ToyEmbedder
 
 pytestmark = pytest.mark.browser
 

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from attnviz_harness import CELLS_JS, DECODE_JS, TICKS_JS
 
-from attnviz import core, handout, lesson
-from attnviz.testing import CELLS_JS, DECODE_JS, TICKS_JS
+from attnviz import lesson
+from attnviz.attention import core
+from attnviz.lesson import handout
 
 pytestmark = pytest.mark.browser
 

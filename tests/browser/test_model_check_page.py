@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from attnviz import model
+from attnviz.model import minilm as model
 
 pytestmark = pytest.mark.browser
 SENTENCE = "The trophy didn't fit in the suitcase"

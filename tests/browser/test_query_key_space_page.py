@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from attnviz_harness import DECODE_JS
 
-from attnviz.testing import DECODE_JS
 from tests.browser.conftest import unescape_labels
 
 pytestmark = pytest.mark.browser
@@ -148,7 +148,7 @@ def test_second_sentence_and_the_followed_query(app):
 
 
 def tokens(sentence: str) -> list[str]:
-    from attnviz.testing import expected_pieces
+    from attnviz_harness import expected_pieces
 
     return expected_pieces()(sentence)
 

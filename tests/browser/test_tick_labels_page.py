@@ -6,9 +6,10 @@ page reads the sentence; every view, section and Lesson screen; the charts that 
 
 from __future__ import annotations
 
+import attnviz_harness as testing
 import pytest
 
-from attnviz import testing, vision
+from attnviz.learn import vision
 from tests.browser.test_lesson_page import wait_for_screen
 
 pytestmark = pytest.mark.browser

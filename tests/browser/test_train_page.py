@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from attnviz import training
+from attnviz.learn import training
 
 pytestmark = pytest.mark.browser
 

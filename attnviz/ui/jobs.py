@@ -1,0 +1,138 @@
+"""Work that outlives one rerun: finished training runs shared per server, the query/key space's
+corpus and t-SNE in a background worker, and a fragment that waits for them."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+import streamlit as st
+
+from attnviz import figures
+from attnviz.learn import classifier, training
+from attnviz.model import qkspace
+from attnviz.model.minilm import MiniLM
+from attnviz.ui.models import _import_pandas, bert_weights
+
+
+@dataclass
+class TrainingRun:
+    """A session's run on the Train page: trained in chunks across reruns until done or stopped."""
+
+    trainer: training.Trainer
+    running: bool = True
+    error: str | None = None  # what went wrong, in words, if the run diverged
+
+
+@dataclass
+class ClassifierRun:
+    """A session's run of the digit classifier (Vision page): trained in chunks across reruns."""
+
+    config: classifier.Config
+    trainer: classifier.Trainer | None  # None when the result came from the server's cache
+    result: classifier.Result | None = None  # set when the run is done
+    running: bool = True
+
+
+@st.cache_resource(show_spinner=False)
+def finished_classifiers() -> dict[classifier.Config, classifier.Result]:
+    """Finished classifier runs by their settings, shared by every session of this server: a seed
+    trained once is shown at once the next time (at most FINISHED_MAX kept, ~1 MB each)."""
+    return {}
+
+
+FINISHED_MAX = 16
+
+
+def remember_classifier(result: classifier.Result, config: classifier.Config) -> None:
+    finished = finished_classifiers()
+    while len(finished) >= FINISHED_MAX:
+        finished.pop(next(iter(finished)), None)  # the oldest first
+    finished[config] = result
+
+
+# --- the query/key space: the corpus and t-SNE run in the background, one job at a time ------------
+
+
+@dataclass
+class CorpusJob:
+    """The bundled corpus through the NumPy forward pass, once per server, in the background."""
+
+    future: Future  # -> qkspace.Corpus
+    total: int  # sentences
+    done: int = 0  # sentences finished so far (written by the worker)
+
+
+@st.cache_resource(show_spinner=False)
+def _qk_worker() -> ThreadPoolExecutor:
+    """One worker thread per server for the query/key space's long jobs: they queue, never pile up on the CPU."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="qkspace")
+
+
+@st.cache_resource(show_spinner=False)
+def qk_corpus(_model: MiniLM) -> CorpusJob:
+    """Start the corpus's forward pass (every head of every layer; ~100 sentences, a few seconds)."""
+    sentences = qkspace.load_corpus()
+    weights = bert_weights(_model)
+    job = CorpusJob(future=Future(), total=len(sentences))
+
+    def progress(i: int) -> None:
+        job.done = i + 1
+
+    def build() -> qkspace.Corpus:
+        corpus = qkspace.build_corpus(weights, sentences, _model.tokenize, progress=progress)
+        release_free_memory()  # ~100 forward passes leave ~50 MB of freed arrays in the heap
+        return corpus
+
+    job.future = _qk_worker().submit(build)
+    return job
+
+
+def release_free_memory() -> None:
+    """Give the C heap's free pages back to the system (glibc's malloc_trim) after a one-off large
+    computation, so a server's RSS shows what it holds rather than what it once used; a no-op elsewhere."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+@st.cache_resource(max_entries=24, show_spinner=False)
+def qk_corpus_head(layer: int, head: int, show_special: bool, _corpus: qkspace.Corpus) -> qkspace.CorpusHead:
+    """One head's normalisation and PCA plane over the corpus: fitted once per server, shared."""
+    return qkspace.corpus_head(_corpus, layer, head, show_special=show_special)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def qk_tsne(layer: int, head: int, show_special: bool, text: str, _fitted, _q, _k, _tokens) -> Future:
+    """t-SNE of the typed sentence and a seeded part of the corpus, queued on the background worker.
+
+    scikit-learn imports pandas on its first use, on the worker, while this thread goes on building figures:
+    Plotly would then find a half-imported pandas (AttributeError: partially initialized module, seen in
+    Chromium). Pandas is imported whole here first."""
+    _import_pandas()
+    subset = qkspace.tsne_subset(int(_fitted.sentence.max()) + 1)
+    return _qk_worker().submit(qkspace.space, _fitted, _q, _k, _tokens, method="tsne", tsne_sentences=subset)
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def qk_corpus_traces(layer: int, head: int, show_special: bool, tsne_of: str, _space, _sentences) -> tuple[dict, dict]:
+    """The corpus's two clouds as figure traces, built once per head (for t-SNE, once per typed sentence)."""
+    corpus = _space.sentence != qkspace.TYPED
+    tokens = tuple(t for t, c in zip(_space.tokens, corpus) if c)
+    return figures.qk_corpus_traces(
+        _space.points[corpus], _space.is_query[corpus], _space.sentence[corpus], tokens, _sentences
+    )
+
+
+@st.fragment(run_every=0.5)
+def wait_for(future: Future, status: Callable[[], tuple[float | None, str]]) -> None:
+    """Say what is running, status() -> (fraction done or None, text); rerun the page when it is done."""
+    if future.done():
+        st.rerun(scope="app")
+    fraction, text = status()
+    if fraction is None:
+        st.info(text, icon=":material/hourglass_top:")
+    else:
+        st.progress(fraction, text=text)
