@@ -4,7 +4,6 @@ the server listens on)."""
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import attnviz_harness as testing
@@ -53,10 +52,7 @@ def test_make_run_address_keeps_the_app_on_this_machine(tmp_path):
     with open(log, "wb") as out:
         proc = subprocess.Popen(["sh", "-c", command], cwd=ROOT, stdout=out, stderr=out, start_new_session=True)
     try:
-        deadline = time.monotonic() + 60
-        while not testing.healthy(f"http://127.0.0.1:{port}") and time.monotonic() < deadline:
-            assert proc.poll() is None, log.read_text()
-            time.sleep(0.2)
+        assert testing.wait_healthy(proc, f"http://127.0.0.1:{port}", 60), log.read_text()
         assert listening(port) == {"0100007F"}  # 127.0.0.1 only: not 0.0.0.0, not ::
     finally:
         testing.stop(proc)

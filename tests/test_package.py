@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PAGES = sorted(p.name for p in (ROOT / "pages").glob("*.py"))
 
 
-def _run(bin_dir: Path, work: Path, *args: str) -> subprocess.CompletedProcess:
+def _run(work: Path, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"HF_HUB_OFFLINE": "1"}
     return subprocess.run([*args], cwd=work, env=env, capture_output=True, text=True, timeout=300)
 
@@ -36,11 +36,11 @@ def test_the_wheel_carries_the_app_and_its_data_but_not_the_harness(installed):
 
 def test_the_console_script_works_from_another_folder(installed):
     bin_dir, work, _ = installed
-    help_ = _run(bin_dir, work, str(bin_dir / "attnviz"), "--help")
+    help_ = _run(work, str(bin_dir / "attnviz"), "--help")
     assert help_.returncode == 0 and "usage: attnviz" in help_.stdout
     for sub in ("train", "cost", "vision", "serve"):
-        assert _run(bin_dir, work, str(bin_dir / "attnviz"), sub, "--help").returncode == 0, sub
-    out = _run(bin_dir, work, str(bin_dir / "attnviz"), "hi how are you", "--json")
+        assert _run(work, str(bin_dir / "attnviz"), sub, "--help").returncode == 0, sub
+    out = _run(work, str(bin_dir / "attnviz"), "hi how are you", "--json")
     assert out.returncode == 0, out.stderr
     here = subprocess.run([sys.executable, "-m", "attnviz", "hi how are you", "--json"], cwd=ROOT,
                           capture_output=True, text=True, timeout=300, check=True)  # fmt: skip
@@ -54,7 +54,7 @@ def test_the_api_works_from_another_folder(installed):
         "import attnviz, pathlib; ex = attnviz.explain('hi how are you'); html = ex.weights_figure().to_html(); "
         "print(pathlib.Path(attnviz.__file__).resolve(), 'Plotly.newPlot' in html, ex.tokens)"
     )
-    out = _run(bin_dir, work, str(bin_dir / "python"), "-c", code)
+    out = _run(work, str(bin_dir / "python"), "-c", code)
     assert out.returncode == 0, out.stderr
     where = Path(out.stdout.split()[0])
     assert bin_dir.parent.resolve() in where.parents  # the wheel's copy in the fresh venv, not the checkout

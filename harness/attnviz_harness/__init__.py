@@ -50,4 +50,5 @@ from harness.attnviz_harness.servers import (  # noqa: F401
     stop,
     streamlit_command,
     tree_rss_mb,
+    wait_healthy,
 )

@@ -99,6 +99,16 @@ def streamlit_command(app: str, port: int, *, python: str | Path = sys.executabl
     ]  # fmt: skip
 
 
+def wait_healthy(proc: subprocess.Popen, url: str, timeout: float = SERVER_START_S) -> bool:
+    """Poll `url`'s /_stcore/health until it answers: True, or False once `proc` has exited or `timeout` s passed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        if healthy(url):
+            return True
+        time.sleep(0.2)
+    return False
+
+
 def start_server(
     log_path: Path,
     app: str = "app.py",
@@ -130,11 +140,8 @@ def start_server(
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and proc.poll() is None:
-            if healthy(url):
-                return Server(proc, url, p, time.perf_counter() - t0, log_path)
-            time.sleep(0.2)
+        if wait_healthy(proc, url, timeout):
+            return Server(proc, url, p, time.perf_counter() - t0, log_path)
         last = f"exited with {proc.returncode}" if proc.poll() is not None else "never became healthy"
         stop(proc)
     tail = log_path.read_text(errors="replace")[-3000:]

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 import tomllib
 from pathlib import Path
 
-from attnviz_harness import free_port, healthy, stop, wait_for_chart
+from attnviz_harness import free_port, stop, wait_for_chart, wait_healthy
 from attnviz_harness.browser import expected_pieces
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,10 +24,7 @@ def test_attnviz_serve_answers_a_browser_session_with_its_sentence(installed, br
                             text=True, start_new_session=True)  # fmt: skip
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 90
-        while not healthy(f"{base}/_stcore/health") and time.monotonic() < deadline:
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            time.sleep(0.3)
+        assert wait_healthy(proc, base, 90), proc.stdout.read() if proc.poll() is not None and proc.stdout else ""
         sentence = "a package serves its own pages"
         page = browser.new_page()
         page.goto(f"{base}/?s={sentence.replace(' ', '+')}")
