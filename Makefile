@@ -52,6 +52,7 @@ bench: setup-dev  ## every benchmark (about 15 minutes), then one table: benchma
 	-$(PY) benchmarks/bench_rerun.py
 	-$(PY) benchmarks/bench_heads.py
 	-$(PY) benchmarks/bench_train.py
+	-$(PY) benchmarks/bench_induction.py
 	-$(PY) benchmarks/bench_vision.py
 	-$(PY) benchmarks/bench_cost.py
 	-$(PY) benchmarks/bench_browser.py

@@ -110,6 +110,22 @@ def _samples() -> dict:
             top=np.array([2, 0]),
             top_weights=np.array([0.7, 0.2]),
         ),
+        "repeat_loss_chart": lambda: f.repeat_loss_chart(
+            {"1 layer": (np.arange(0, 150, 50), np.array([4.2, 3.9, 3.8]))},
+            chance=np.log(64),
+            steps=100,
+            window=(50, 100),
+        ),
+        "scores_chart": lambda: f.scores_chart(
+            {"best": (np.arange(3), np.array([0.1, 0.5, 0.7]))}, steps=2, window=None
+        ),
+        "head_grid": lambda: f.head_grid(np.stack([np.stack([w, wt])] * 2), tokens),
+        "stripes": lambda: f.stripes(w, tokens, [(1, 0), (2, 1)], title="layer 0, head 1"),
+        "attention_rows": lambda: f.attention_rows(w[:2], tokens, ["head 0", "head 1"]),
+        "next_token_bars": lambda: f.next_token_bars(["3", "7"], np.array([0.6, 0.3])),
+        "knockout_bars": lambda: f.knockout_bars(
+            r(size=(3, 2)).clip(0, 1), 0.7, groups=["head 0", "head 1", "all"], paths=("Q", "K"), head=2
+        ),
     }
 
 

@@ -2,6 +2,7 @@
 
     attnviz "hi how are you" [--json] [--embedding …] [--scale …] [--cross B] [--handout F] …
     attnviz train --task TASK --steps N --seed S [--length n] [--lr X] [--d-head h] [--json]
+    attnviz induction --layers L [--heads H] [--smeared-keys] [--steps N] --seed S --probe-seed P [--json]
     attnviz cost [--json]
     attnviz vision --index I --patch P [--json]   and   attnviz vision train --seed S [--json]
     attnviz serve [--port P] [--address A]
@@ -16,9 +17,15 @@ from __future__ import annotations
 import os
 import sys
 
-from attnviz.cli import cost, explain, serve, train, vision
+from attnviz.cli import cost, explain, induction, serve, train, vision
 
-SUBCOMMANDS = {"train": train.main, "cost": cost.main, "vision": vision.main, "serve": serve.main}
+SUBCOMMANDS = {
+    "train": train.main,
+    "induction": induction.main,
+    "cost": cost.main,
+    "vision": vision.main,
+    "serve": serve.main,
+}
 SIGPIPE_EXIT = 141  # 128 + SIGPIPE (13): what a shell reports for `cat big | head` under pipefail
 
 

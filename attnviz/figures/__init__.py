@@ -62,6 +62,15 @@ from attnviz.figures.images import (  # noqa: F401
     digit_attention,
     digit_gallery,
 )
+from attnviz.figures.induction import (  # noqa: F401
+    attention_rows,
+    head_grid,
+    knockout_bars,
+    next_token_bars,
+    repeat_loss_chart,
+    scores_chart,
+    stripes,
+)
 from attnviz.figures.scatter import (  # noqa: F401
     LABEL_PAD,
     MARKER_PX,

@@ -10,10 +10,14 @@
 
 from attnviz.ui.jobs import (  # noqa: F401
     FINISHED_MAX,
+    INDUCTION_MODELS,
+    INDUCTION_PRESS_S,
     ClassifierRun,
     CorpusJob,
+    InductionRun,
     TrainingRun,
     finished_classifiers,
+    induction_run,
     qk_corpus,
     qk_corpus_head,
     qk_corpus_traces,

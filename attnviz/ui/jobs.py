@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from attnviz import figures
-from attnviz.learn import classifier, training
+from attnviz.learn import classifier, induction, training
 from attnviz.model import qkspace
 from attnviz.model.minilm import MiniLM
 from attnviz.ui.models import _import_pandas, bert_weights
@@ -136,3 +138,65 @@ def wait_for(future: Future, status: Callable[[], tuple[float | None, str]]) -> 
         st.info(text, icon=":material/hourglass_top:")
     else:
         st.progress(fraction, text=text)
+
+
+# --- induction heads: three models trained side by side, one run per settings per server -------------
+
+INDUCTION_MODELS = {  # name -> (layers, smeared keys), in the order the page draws them
+    "1 layer": (1, False),
+    "2 layers": (2, False),
+    "1 layer, smeared keys": (1, True),
+}
+INDUCTION_PRESS_S = 0.12  # at most this much training per model per press (three models: ≤ ~0.4 s a press)
+
+
+@dataclass
+class InductionRun:
+    """The three trainers of one set of settings, shared by every session that presses Train with them;
+    `advance` trains one bounded chunk of each, and a session that finds another one advancing moves on."""
+
+    trainers: dict
+    lock: threading.Lock
+    running: bool = False
+    error: str | None = None
+    paths: dict = dataclasses.field(default_factory=dict)  # (model, step, head) -> induction.read_paths
+
+    @property
+    def done(self) -> bool:
+        return all(t.done for t in self.trainers.values())
+
+    def read_paths(self, name: str, head: int) -> induction.ReadPaths:
+        """induction.read_paths of model `name`'s layer-1 head on its evaluation batch at its current step,
+        computed once per step for every session (≈ 0.4 s), under the lock so no chunk moves the weights
+        meanwhile."""
+        trainer = self.trainers[name]
+        with self.lock:
+            key = (name, trainer.step, head)
+            if key not in self.paths:
+                self.paths = {key: induction.read_paths(trainer.params, trainer.config, trainer.eval, head)}
+        return self.paths[key]
+
+    def advance(self, seconds: float = INDUCTION_PRESS_S) -> None:
+        if not self.lock.acquire(blocking=False):  # another session is training this run right now
+            return
+        try:
+            for trainer in self.trainers.values():
+                if not trainer.done:
+                    trainer.run(trainer.settings.every, seconds=seconds)
+        except induction.InductionError as e:
+            self.error, self.running = str(e), False
+        finally:
+            self.lock.release()
+        if self.done:
+            self.running = False
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def induction_run(settings: induction.Settings) -> InductionRun:
+    """The run for these settings (layers and smeared keys aside), created once per server: a class that
+    opens the teacher's link and presses Train watches one run, not thirty."""
+    trainers = {
+        name: induction.Trainer(dataclasses.replace(settings, layers=layers, smeared_keys=smeared))
+        for name, (layers, smeared) in INDUCTION_MODELS.items()
+    }
+    return InductionRun(trainers, threading.Lock())

@@ -10,7 +10,8 @@ pytestmark = pytest.mark.browser
 
 # Where the W heatmap lives on the two pages that show one.
 HOME, STEP = ("", "home_weights"), ("Step_by_step", "step_weights")
-NO_SENTENCE = {"Vision", "Train_attention"}  # no sentence box there (ui.setup(..., text=False)), the URL keeps it
+# no sentence box there (ui.setup(..., text=False)); the URL keeps it
+NO_SENTENCE = {"Vision", "Train_attention", "Induction_heads"}
 
 
 def check_sentence(app, sentence: str, *, box: bool = True) -> None:

@@ -95,7 +95,8 @@ def test_no_tick_label_is_cut_off_on_the_sentence_pages(app, name, embedding):
 
 
 def test_no_tick_label_is_cut_off_after_measure_and_train(app):
-    """The charts that wait for a button: Cost's measurements, the trained layer, the digit classifier; and
+    """The charts that wait for a button: Cost's measurements, the trained layer, the induction heads, the digit
+    classifier; and
     Vision's W for every patch size."""
     app.goto("/Cost", max_n="256")
     app.wait_for_model()
@@ -108,6 +109,12 @@ def test_no_tick_label_is_cut_off_after_measure_and_train(app):
     app.page.get_by_role("button", name="Train").click()
     app.wait_for_chart("train_w", lambda c: True, what="W after training", timeout=120)
     check(app, "train_trained", {"train_loss", "train_w", "train_qk"})
+
+    app.goto("/Induction_heads", steps="1000", seed="2", probe="4")  # the browser test's run: shared per server
+    app.wait_for_model(chart=False)
+    app.page.get_by_role("button", name="Train").click()
+    app.wait_for_chart("ind_ind", lambda c: True, what="the induction head after training", timeout=600)
+    check(app, "induction_trained", {"ind_loss", "ind_scores", "ind_prev", "ind_ind"})  # the grid has no ticks
 
     for patch in vision.PATCH_SIZES:
         app.goto("/Vision", p=str(patch))
