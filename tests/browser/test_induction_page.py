@@ -44,6 +44,15 @@ def test_teacher_link_train_replay_and_generate(app):
     change = induction.phase_change(t.checkpoints)
     assert change is not None and induction.describe(change) in body
     app.screenshot("trained")
+    # where layer 1 reads layer 0: the bars are read_paths of the same run, recomputed here
+    knock = app.wait_for_chart("ind_knock", lambda c: len(c.traces) == 2, what="the knockout bars")
+    head = int(np.argmax(t.checkpoints[-1].induction[1]))
+    paths = induction.read_paths(t.params, t.config, t.eval, head)
+    for trace, path in zip(knock.traces, "QK"):
+        np.testing.assert_allclose(trace["y"], paths.scores[:, induction.PATHS.index(path)], atol=1e-5)
+    assert "Taken out of its keys, head " in body and f"from {paths.score:.2f} to " in body
+    app.page.get_by_text("What each layer-0 head writes").scroll_into_view_if_needed()
+    app.screenshot("knockout")
 
     app.page.get_by_role("button", name="Play").click()  # the replay: the grid walks through the checkpoints
     shown_steps: set[int] = set()
