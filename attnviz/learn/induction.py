@@ -396,12 +396,18 @@ class Knockout:
 
 
 def knock_out(
-    params: dict[str, np.ndarray], config: transformer.Config, tokens: np.ndarray, heads, paths: str
+    params: dict[str, np.ndarray],
+    config: transformer.Config,
+    tokens: np.ndarray,
+    heads,
+    paths: str,
+    *,
+    base: transformer.Forward | None = None,
 ) -> Knockout:
     """Path ablation: the model's forward with the output z_h W_O[h] of layer-0 heads h in `heads` (an int
     or several) taken out of the residual stream that layer 1's queries, keys and/or values read
     (`paths`, e.g. "K"); every other read, and the unembedding, sees the stream whole.
-    tokens [B, n] -> Knockout
+    tokens [B, n] -> Knockout; base: the intact model's forward on tokens, if the caller has it already
 
     If an induction head's score collapses when its keys lose the previous-token head and not when its
     queries or values do, the two heads compose through the keys (K-composition, Elhage et al. 2021):
@@ -412,7 +418,7 @@ def knock_out(
     heads = tuple(transformer.whole("The head", h, 0, config.heads - 1, InductionError) for h in np.atleast_1d(heads))
     if not set(paths) <= set(PATHS):
         raise InductionError(f"The paths are letters among {', '.join(PATHS)}, not {paths!r}.")
-    f = transformer.forward(params, config, tokens)
+    f = transformer.forward(params, config, tokens) if base is None else base
     (b, n), h, d = f.tokens.shape, config.heads, config.d_model
     written = sum(f.layers[0].z[:, h] @ params["0.W_O"][h] for h in heads)  # [B, n, d]   what they add to the stream
     x = f.layers[1].x  # [B, n, d]   x_1, what layer 1 reads
@@ -425,17 +431,18 @@ def knock_out(
     x = x + (transformer.merge_heads(att.output) @ params["1.W_O"].reshape(-1, d)).reshape(b, n, d)
     for layer in range(2, config.layers):  # later layers read the stream as it now is
         x = x + transformer.layer_forward(params, config, layer, x).out
-    logits = x @ params["W_U"]  # [B, n, V]
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    return Knockout(heads, paths, att.weights, shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True)))
+    return Knockout(heads, paths, att.weights, transformer.log_softmax(x @ params["W_U"]))
 
 
-def knockouts(params: dict[str, np.ndarray], config: transformer.Config, batch: Batch, heads) -> dict[str, tuple]:
+def knockouts(
+    params: dict[str, np.ndarray], config: transformer.Config, batch: Batch, heads, *, base=None
+) -> dict[str, tuple]:
     """For the intact model ("") and each path alone: (layer 1's induction scores [H], the repeated-position
-    loss) on batch, with layer-0 `heads` (an int or several) knocked out of that path."""
+    loss) on batch, with layer-0 `heads` (an int or several) knocked out of that path; base as in knock_out."""
+    base = transformer.forward(params, config, batch.tokens) if base is None else base
     out = {}
     for paths in ("", *PATHS):
-        k = knock_out(params, config, batch.tokens, heads, paths)
+        k = knock_out(params, config, batch.tokens, heads, paths, base=base)
         out[paths] = (induction_score(k.weights, batch), repeat_loss(k.log_probs, batch))
     return out
 
@@ -459,8 +466,9 @@ def read_paths(params: dict[str, np.ndarray], config: transformer.Config, batch:
     score; their effect shows in the loss."""
     transformer.whole("The head", head, 0, config.heads - 1, InductionError)
     scores, losses = np.empty((config.heads + 1, len(PATHS))), np.empty((config.heads + 1, len(PATHS)))
+    base = transformer.forward(params, config, batch.tokens)  # the intact model, once for every knockout
     for row, heads in enumerate([*([h] for h in range(config.heads)), list(range(config.heads))]):
-        out = knockouts(params, config, batch, heads)
+        out = knockouts(params, config, batch, heads, base=base)
         scores[row] = [out[p][0][head] for p in PATHS]
         losses[row] = [out[p][1] for p in PATHS]
     return ReadPaths(head, float(out[""][0][head]), out[""][1], scores, losses)

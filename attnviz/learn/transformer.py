@@ -301,12 +301,17 @@ def forward(
         layers.append(layer_forward(params, config, layer, x))
         x = x + layers[-1].out  # [B, n, d]   the residual stream
     logits = x @ params["W_U"]  # [B, n, V]
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    log_probs = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))  # [B, n, V] log-softmax
+    log_probs = log_softmax(logits)  # [B, n, V]
     has = targets >= 0  # [B, n]
     picked = np.take_along_axis(log_probs, np.maximum(targets, 0)[..., None], axis=-1)[..., 0]  # [B, n]
     loss = -float(picked[has].mean()) if has.any() else float("nan")
     return Forward(tokens, tuple(layers), x, logits, log_probs, targets, loss)
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """ln softmax over the last axis, stably (the max subtracted first).  logits [..., V] -> same"""
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
 def backward(params: dict[str, np.ndarray], config: Config, f: Forward) -> dict[str, np.ndarray]:
