@@ -144,3 +144,11 @@ def test_old_flat_names_still_import_for_one_release():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120).stdout
     assert "warned: attnviz.core moved to attnviz.attention.core" in out
     assert out.strip().endswith("True True")
+
+
+def test_test_modules_have_unique_basenames():
+    """pytest imports test files by basename (no __init__.py), so tests/x.py and tests/browser/x.py
+    cannot both exist: a clean clone stops at collection ("import file mismatch")."""
+    tests = Path(__file__).resolve().parent
+    names = [p.name for p in tests.rglob("test_*.py") if ".venv" not in p.parts]
+    assert sorted(n for n in set(names) if names.count(n) > 1) == []
