@@ -8,6 +8,7 @@ theme) supplies the look, so a rerun pays for the data, not for restyling.
 - heatmaps: X, W*, W, Y, cross-attention, Q/K/V, heads, the model grid, the neuron view
 - scatter: 2-D projections, the query/key space, the repeated-attention animation, distances
 - curves: training loss, W while training, the cost of attention
+- heads: the census grid, where each layer's attention goes, ablation, the pruning curve
 - images: digits, attention on their patches, the confusion matrix
 
 `figures.heatmap(...)` and every other builder are importable from here."""
@@ -39,6 +40,14 @@ from attnviz.figures.curves import (  # noqa: F401
     loss_curve,
     memory_chart,
     weights_animation,
+)
+from attnviz.figures.heads import (  # noqa: F401
+    CLASS_COLOURS,
+    census_grid,
+    class_grid,
+    layer_cosine_chart,
+    pruning_chart,
+    sink_bars,
 )
 from attnviz.figures.heatmaps import (  # noqa: F401
     Panel,

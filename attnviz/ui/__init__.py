@@ -14,10 +14,14 @@ from attnviz.ui.jobs import (  # noqa: F401
     INDUCTION_PRESS_S,
     ClassifierRun,
     CorpusJob,
+    HeadsJob,
     InductionRun,
+    PruningRun,
     TrainingRun,
     finished_classifiers,
+    heads_job,
     induction_run,
+    pruning_run,
     qk_corpus,
     qk_corpus_head,
     qk_corpus_traces,
@@ -28,6 +32,7 @@ from attnviz.ui.jobs import (  # noqa: F401
 )
 from attnviz.ui.models import (  # noqa: F401
     FIRST_WAIT_S,
+    ablated,
     all_cores,
     attention,
     bert_weights,
@@ -46,6 +51,7 @@ from attnviz.ui.models import (  # noqa: F401
     second,
     second_attention,
     seed_attention,
+    text_census,
 )
 from attnviz.ui.sidebar import (  # noqa: F401
     IMAGES_NOTE,

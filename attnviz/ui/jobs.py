@@ -1,5 +1,6 @@
 """Work that outlives one rerun: finished training runs shared per server, the query/key space's
-corpus and t-SNE in a background worker, and a fragment that waits for them."""
+corpus and t-SNE, the heads' census and pruning curves in a background worker, and a fragment that waits
+for them."""
 
 from __future__ import annotations
 
@@ -11,13 +12,14 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
+import numpy as np
 import streamlit as st
 
 from attnviz import figures
 from attnviz.learn import classifier, induction, training
-from attnviz.model import qkspace
+from attnviz.model import ablation, census, qkspace
 from attnviz.model.minilm import MiniLM
-from attnviz.ui.models import _import_pandas, bert_weights
+from attnviz.ui.models import _import_pandas, all_cores, bert_weights
 
 
 @dataclass
@@ -200,3 +202,94 @@ def induction_run(settings: induction.Settings) -> InductionRun:
         for name, (layers, smeared) in INDUCTION_MODELS.items()
     }
     return InductionRun(trainers, threading.Lock())
+
+
+# --- heads: the corpus census and each head's importance once per server; pruning curves shared -------------
+
+
+@dataclass
+class HeadsJob:
+    """The census of the corpus's 50 pairs (≈ 1 s), then every head's importance (72 ablations, ≈ 5 s),
+    on the background worker, once per server."""
+
+    census: Future  # -> census.Census
+    importance: Future  # -> np.ndarray [L, H]
+    texts: Future  # -> (corpus Texts, paraphrase triples Texts)
+    done: int = 0  # pairs, then heads, finished so far (written by the worker)
+    total: int = 0
+
+
+@st.cache_resource(show_spinner=False)
+def heads_job(_model: MiniLM) -> HeadsJob:
+    weights = bert_weights(_model)
+    sentences = qkspace.load_corpus()
+    job = HeadsJob(census=Future(), importance=Future(), texts=Future())
+
+    def work() -> None:
+        try:
+            with all_cores():
+                measure()
+        except Exception as e:  # shown by the page that waits, never a silent hang
+            for f in (job.census, job.texts, job.importance):
+                if not f.done():
+                    f.set_exception(e)
+        finally:
+            release_free_memory()
+
+    def measure() -> None:
+        pairs = census.corpus_pairs(sentences, _model.tokenize)
+        job.done, job.total = 0, len(pairs)
+        job.census.set_result(census.census(weights, pairs, progress=lambda i: setattr(job, "done", i)))
+        corpus = ablation.texts(weights, sentences[: ablation.SENTENCES], _model.tokenize)
+        triples = ablation.texts(weights, [s for t in ablation.load_paraphrases() for s in t], _model.tokenize)
+        job.texts.set_result((corpus, triples))
+        importance = np.zeros((weights.n_layers, weights.n_heads))
+        job.done, job.total = 0, importance.size
+        for i, ((layer, head), value) in enumerate(ablation.importance_steps(weights, corpus)):
+            importance[layer, head] = value
+            job.done = i + 1
+        job.importance.set_result(importance)
+
+    _qk_worker().submit(work)
+    return job
+
+
+@dataclass
+class PruningRun:
+    """One pruning curve (a random order's seed, zeroed or uniform heads), shared by every session: Compute
+    queues it on the worker, point by point (≈ 0.45 s each), until done or stopped."""
+
+    seed: int
+    uniform: bool
+    curve: ablation.Curve = dataclasses.field(default_factory=ablation.Curve)
+    future: Future | None = None
+    stop: bool = False
+
+    @property
+    def running(self) -> bool:
+        return self.future is not None and not self.future.done()
+
+    @property
+    def done(self) -> bool:
+        return len(self.curve.fractions) == len(ablation.FRACTIONS)
+
+    def start(self, weights, corpus, triples, importance) -> None:
+        if self.running or self.done:
+            return
+        self.stop = False
+
+        def work() -> None:
+            steps = ablation.curve_steps(
+                weights, corpus, triples, importance, seed=self.seed, uniform=self.uniform, curve=self.curve
+            )
+            with all_cores():
+                for _ in steps:
+                    if self.stop:
+                        break
+
+        self.future = _qk_worker().submit(work)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def pruning_run(seed: int, uniform: bool) -> PruningRun:
+    return PruningRun(seed, uniform)

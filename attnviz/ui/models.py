@@ -12,7 +12,7 @@ import streamlit as st
 from threadpoolctl import ThreadpoolController
 
 from attnviz.attention import core, geometry, linear
-from attnviz.model import bert, embeddings, qkv
+from attnviz.model import ablation, bert, census, embeddings, qkv
 from attnviz.model import minilm as model
 from attnviz.model.embeddings import (
     Embedded,
@@ -251,3 +251,19 @@ def checked(text: str, _model: MiniLM | Reference) -> model.Check:
 def favor_errors(x, exact, ms: tuple[int, ...], factor: float, orthogonal: bool, causal: bool) -> dict:
     """linear.error_curve, cached: the same sentence and settings are not approximated again."""
     return linear.error_curve(x, exact, ms, factor=factor, orthogonal=orthogonal, causal=causal)
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def text_census(text: str, _model: MiniLM) -> census.Census:
+    """The census of one typed text (its forward pass is `learned`'s, shared)."""
+    pieces, full = learned(text, False, _model)
+    seq = census.sequence(pieces)
+    return census.Census(stats=census.head_stats(full.attentions, seq), ln_n=float(np.log(len(seq.ids))), sequences=1)
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def ablated(text: str, removed: tuple[tuple[int, int], ...], uniform: bool, _model: MiniLM) -> ablation.Ablation:
+    """One typed text with some heads removed, beside the intact forward pass."""
+    pieces, full = learned(text, False, _model)
+    with all_cores():
+        return ablation.ablate(bert_weights(_model), pieces.ids, pieces.tokens, full, removed, uniform=uniform)

@@ -46,6 +46,7 @@ PAGES = (  # (file, label, icon): the sidebar's own navigation, so the home page
     ("pages/7_Vision.py", "Vision", ":material/image:"),
     ("pages/8_Query_key_space.py", "Query/key space", ":material/bubble_chart:"),
     ("pages/9_Induction_heads.py", "Induction heads", ":material/content_copy:"),
+    ("pages/10_Heads.py", "Heads", ":material/grid_view:"),
 )
 SCALE_LABELS = {"none": "none (the seed)", "sqrt-d": "1/√d (Transformer)"}
 
