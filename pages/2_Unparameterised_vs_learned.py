@@ -41,6 +41,13 @@ if model is None:
     st.stop()
 
 pieces, full = ui.learned(settings.sentence, causal, model)
+if source == "learned" and st.button(
+    f"What is layer {layer}, head {head}?",
+    icon=":material/grid_view:",
+    key="learned_what",
+    help="Open the Heads page on this head: what it does over a corpus, beside the papers, and what removing it changes.",
+):
+    ui.switch_to("pages/10_Heads.py", {"heads_layer": int(layer), "heads_head": int(head)})
 layer_trace = full.layers[layer]  # HeadsTrace for the chosen layer: q, k, v [12, n, 32]
 special = pieces.special  # [n] bool
 tokens = pieces.shown_tokens(settings.special)

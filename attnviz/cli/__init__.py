@@ -3,6 +3,7 @@
     attnviz "hi how are you" [--json] [--embedding …] [--scale …] [--cross B] [--handout F] …
     attnviz train --task TASK --steps N --seed S [--length n] [--lr X] [--d-head h] [--json]
     attnviz induction --layers L [--heads H] [--smeared-keys] [--steps N] --seed S --probe-seed P [--json]
+    attnviz heads "TEXT" [--ablate L.H,…] [--uniform] [--json]   and   attnviz heads --corpus [--json]
     attnviz cost [--json]
     attnviz vision --index I --patch P [--json]   and   attnviz vision train --seed S [--json]
     attnviz serve [--port P] [--address A]
@@ -17,11 +18,12 @@ from __future__ import annotations
 import os
 import sys
 
-from attnviz.cli import cost, explain, induction, serve, train, vision
+from attnviz.cli import cost, explain, heads, induction, serve, train, vision
 
 SUBCOMMANDS = {
     "train": train.main,
     "induction": induction.main,
+    "heads": heads.main,
     "cost": cost.main,
     "vision": vision.main,
     "serve": serve.main,

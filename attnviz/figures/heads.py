@@ -56,9 +56,15 @@ def census_grid(
         "xgap": 1,
         "ygap": 1,
         "colorbar": {"thickness": 12},
-        "hovertemplate": f"layer %{{y}}, head %{{x}}<br>{name} = %{{z:.4f}}<extra></extra>",
+        "hoverinfo": "skip",
     }
-    return _figure([trace], _grid_layout(*z.shape, chosen))
+    layers, heads = np.indices(z.shape)
+    cells = {  # a clear square over each cell: Streamlit reports a click on a point, not on a heatmap's cell
+        "type": "scatter", "x": heads.ravel(), "y": layers.ravel(), "customdata": z.ravel(), "mode": "markers",
+        "marker": {"symbol": "square", "size": 30, "color": "rgba(0,0,0,0)"}, "showlegend": False,
+        "hovertemplate": f"layer %{{y}}, head %{{x}}<br>{name} = %{{customdata:.4f}}<extra></extra>",
+    }  # fmt: skip
+    return _figure([trace, cells], _grid_layout(*z.shape, chosen))
 
 
 def class_grid(classes: np.ndarray, *, chosen: tuple[int, int] | None = None) -> go.Figure:

@@ -4,7 +4,7 @@ For one sequence, a head's W [n, n] (rows: queries, each sums to 1, [CLS] and [S
 
     to_cls      mean over rows i of W[i, 0]                    the weight on [CLS]
     to_sep      mean over rows of Σ W[i, j] over the [SEP]s     (one [SEP] for a sentence, two for a pair)
-    to_punct    mean over rows of Σ W[i, j] over punctuation pieces (. , ! ? ; : …)
+    to_punct    mean over rows of Σ W[i, j] over punctuation pieces (. , ! ? ; : $ < …: `is_punctuation`)
     previous    mean over rows i ≥ 1 of W[i, i − 1]
     next        mean over rows i ≤ n − 2 of W[i, i + 1]
     self        mean over rows of W[i, i]
@@ -64,9 +64,10 @@ class Seq:
 
 
 def is_punctuation(token: str) -> bool:
-    """True for a word piece made only of punctuation characters (Unicode category P…), e.g. "." or "?!"."""
+    """True for a word piece made only of punctuation or symbol characters (Unicode categories P… and S…,
+    which cover all of ASCII's !"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~), e.g. "." or "?!"; never a [CLS] or [SEP]."""
     t = token.removeprefix("##")
-    return bool(t) and all(unicodedata.category(c).startswith("P") for c in t)
+    return bool(t) and all(unicodedata.category(c)[0] in "PS" for c in t)
 
 
 def sequence(pieces: Pieces, second: Pieces | None = None) -> Seq:

@@ -59,6 +59,7 @@ from attnviz.ui.sidebar import (  # noqa: F401
     section,
     setup,
     sidebar,
+    switch_to,
 )
 from attnviz.ui.state import (  # noqa: F401
     DEFAULT_SENTENCE,

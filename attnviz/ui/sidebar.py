@@ -4,6 +4,7 @@ the page's setup, and the lazy sections a page opens."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any, NoReturn
 
 import streamlit as st
 
@@ -171,6 +172,14 @@ def section(label: str, name: str, *, key: str, options: Sequence[str]):
         st.session_state[key] = tuple(o for o in options if o in now)
 
     return st.expander(label, key=wkey, on_change=changed)
+
+
+def switch_to(page: str, values: Mapping[str, Any]) -> NoReturn:
+    """Open another page with some of its settings given (by session-state key), e.g. the Heads page on one
+    head: the values are set before the page's sidebar reads them, and the link keeps the shared settings."""
+    for key, value in values.items():
+        st.session_state[key] = value
+    st.switch_page(page, query_params=_url_params())
 
 
 def layer_and_head(left, right, prefix: str) -> tuple[int, int]:
