@@ -194,13 +194,13 @@ vertical = tuple(ablation.head_name(h) for h in corpus.heads("vertical"))
 prev_heads = tuple(ablation.head_name(h) for h in corpus.heads("previous"))
 next_heads = tuple(ablation.head_name(h) for h in corpus.heads("next"))
 b1, b2, b3, b4 = st.columns(4)
-b1.button(f"The {len(vertical)} vertical heads", on_click=ui.set_setting, args=("heads_ablate", vertical),
+b1.button(f"The {len(vertical)} vertical heads", on_click=ui.set_setting, args=("heads_ablate", list(vertical)),
           help="The heads the census calls vertical: most of their weight on [CLS] and [SEP] (no-ops, say Clark et al.).")  # fmt: skip
 b2.button("The previous-token head" + ("s" if len(prev_heads) > 1 else ""), on_click=ui.set_setting,
-          args=("heads_ablate", prev_heads), disabled=not prev_heads)  # fmt: skip
+          args=("heads_ablate", list(prev_heads)), disabled=not prev_heads)  # fmt: skip
 b3.button("The next-token head" + ("s" if len(next_heads) > 1 else ""), on_click=ui.set_setting,
-          args=("heads_ablate", next_heads), disabled=not next_heads)  # fmt: skip
-b4.button("None", on_click=ui.set_setting, args=("heads_ablate", ()))
+          args=("heads_ablate", list(next_heads)), disabled=not next_heads)  # fmt: skip
+b4.button("None", on_click=ui.set_setting, args=("heads_ablate", []))
 names = st.multiselect(
     "Heads to remove (layer.head)",
     HEAD_NAMES,
@@ -229,7 +229,11 @@ else:
         f"With {len(removed)} head{'s' if len(removed) > 1 else ''} {how}, each point is how close the hidden states "
         "stay to the intact model's (mean cosine over your sentence's tokens): "
         + ", ".join(f"{c:.4f}" for c in ab.layer_cosine)
-        + (f". Nothing moves before layer {first - 1}, the lowest layer with a removed head." if first else ".")
+        + (
+            f". Nothing moves before layer {first - 1}, the lowest layer with a removed head."
+            if first and first > 1
+            else "."
+        )
     )
     change = ab.pattern_change.copy()
     for la, he in removed:  # a zeroed head's own W is unchanged; show the others
