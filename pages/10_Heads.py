@@ -152,10 +152,9 @@ with right:
     if importance is not None:
         rows.append(f"| importance (removed alone) | {importance[layer, head]:.4f} | — |")
     st.markdown("\n".join(rows))
+    st.latex(r"\text{to\_cls} = \frac{1}{n}\sum_i W_{i,0} = " + f"{typed.stats['to_cls'][layer, head]:.3f}")
     st.latex(
-        r"\text{to\_cls} = \frac{1}{n}\sum_i W_{i,0} = "
-        + f"{typed.stats['to_cls'][layer, head]:.3f}"
-        + r",\quad H = \frac{1}{n}\sum_i -\sum_j W_{ij}\ln W_{ij} = "
+        r"H = \frac{1}{n}\sum_i -\sum_j W_{ij}\ln W_{ij} = "
         + f"{typed.stats['entropy'][layer, head]:.3f}"
         + r"\ \text{nats}"
     )
@@ -269,7 +268,7 @@ seed = int(
 )
 run = ui.pruning_run(seed, bool(uniform))
 corpus_texts, triples = job.texts.result()
-p1, p2, _ = st.columns([1, 1, 4])
+p1, p2, _ = st.columns([2, 1, 3])
 if p1.button("Compute the curve", icon=":material/play_arrow:", disabled=run.running or run.done, key="heads_prune"):
     run.start(ui.bert_weights(model), corpus_texts, triples, importance)
 if p2.button("Stop", icon=":material/stop:", disabled=not run.running, key="heads_stop"):
@@ -285,6 +284,10 @@ if run.running and run.future is not None:
     )
 if run.curve.fractions:
     c = run.curve
+    st.caption(
+        f"The removed heads are {'given uniform attention' if run.uniform else 'zeroed'}, as the toggle above says; "
+        f"the importance that orders them was measured by zeroing. The random order is seed {run.seed}'s."
+    )
     ui.chart(figures.pruning_chart(c.fractions, c.cosine, c.paraphrase, band=ablation.MICHEL), key="heads_curve")
     if run.done:
         st.markdown(c.describe())

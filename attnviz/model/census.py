@@ -223,8 +223,6 @@ def findings(c: Census) -> list[Finding]:
     return [
         Finding("Share of attention on [SEP] in the later layers", "over 50% (layers 6–10)", "Clark et al. 2019",
                 f"{layer_share(c, 'to_sep', slice(3, 6)):.0%} (layers 3–5)"),
-        Finding("Share of attention on [CLS] in the later layers", "—: the sink was [SEP]", "Clark et al. 2019",
-                f"{layer_share(c, 'to_cls', slice(3, 6)):.0%} (layers 3–5)"),
         Finding("[SEP]'s attention to the [SEP]s in the later layers", "over 90%", "Clark et al. 2019",
                 f"{layer_share(c, 'sep_sep', slice(3, 6)):.0%} (layers 3–5)"),
         Finding("Heads with over 50% on the previous token", "4 of 144", "Clark et al. 2019",
