@@ -51,6 +51,7 @@ bench: setup-dev  ## every benchmark (about 15 minutes), then one table: benchma
 	rm -f benchmarks/out/results.jsonl
 	-$(PY) benchmarks/bench_rerun.py
 	-$(PY) benchmarks/bench_heads.py
+	-$(PY) benchmarks/bench_census.py
 	-$(PY) benchmarks/bench_train.py
 	-$(PY) benchmarks/bench_induction.py
 	-$(PY) benchmarks/bench_vision.py

@@ -51,6 +51,7 @@ LEARNED_PAGE = "pages/2_Unparameterised_vs_learned.py"
 GEOMETRY_PAGE = "pages/3_Geometry.py"
 QKV_PAGE = "pages/4_Query_key_value.py"
 QKSPACE_PAGE = "pages/8_Query_key_space.py"
+HEADS_PAGE = "pages/10_Heads.py"
 OUT = ROOT / "benchmarks" / "out"
 TIMEOUT = 120.0
 
@@ -185,6 +186,30 @@ def check_learned(n: int) -> Callable[[AppTest, Context], None]:
     return check
 
 
+def click_head(n: int) -> Callable[[AppTest, Context], None]:
+    """On the Heads page (sentence of n pieces, set once): choose the next head, as a click on the grid does."""
+
+    def change(at: AppTest, ctx: Context) -> None:
+        if id(at) not in ctx.last:
+            ctx.last[id(at)] = ctx.sentence(n)
+            at.sidebar.text_input[0].set_value(ctx.last[id(at)]).run(timeout=TIMEOUT)
+        k = ctx.counter[id(at)] = ctx.counter.get(id(at), 0) + 1
+        at.number_input(key="_w_heads_layer").set_value(k // 12 % 6)
+        at.number_input(key="_w_heads_head").set_value(k % 12)
+
+    return change
+
+
+def check_heads(n: int) -> Callable[[AppTest, Context], None]:
+    def check(at: AppTest, ctx: Context) -> None:
+        _no_exception(at)
+        k = ctx.counter[id(at)]
+        assert any(c.value.startswith(f"Layer {k // 12 % 6}, head {k % 12}'s W") for c in at.caption), "head not shown"
+        assert any(c.proto.id.endswith("-heads_pattern") for c in at.get("plotly_chart"))
+
+    return check
+
+
 def move_temperature(n: int) -> Callable[[AppTest, Context], None]:
     """On the geometry page (sentence of n pieces, set once): move the temperature slider."""
 
@@ -240,6 +265,7 @@ def cases() -> list[Case]:
         out.append(
             Case(f"qkspace-{n}", REAL_APP, QKSPACE_PAGE, n, set_sentence(n), check_qkspace(n), f"minimal-{n}", 3.0)
         )
+        out.append(Case(f"heads-{n}", REAL_APP, HEADS_PAGE, n, click_head(n), check_heads(n), f"minimal-{n}", 3.0))
     return out
 
 
@@ -272,6 +298,7 @@ def warm_model():
     t0 = time.perf_counter()
     minilm = ui.model_future().result()
     ui.qk_corpus(minilm).future.result()  # the Query/key space page's corpus: once per server, before any timing
+    ui.heads_job(minilm).importance.result()  # the Heads page's census and importance, likewise
     return minilm, time.perf_counter() - t0
 
 

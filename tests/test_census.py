@@ -128,7 +128,7 @@ def test_minilms_sink_is_cls_and_its_two_neighbour_heads(corpus_census):
     assert c.stats["to_cls"].mean() > 3 * c.stats["to_sep"].mean()
     assert c.heads("previous") == [(0, 2)] and c.heads("next") == [(1, 8)]
     assert "sink is [CLS], where BERT-base's was [SEP]" in census.sink_sentence(c)
-    assert c.why(0, 2).startswith("Layer 0, head 2 is previous: it puts ")
+    assert c.why(0, 2).startswith("Layer 0, head 2 is previous: on average it puts ")
 
 
 def test_the_findings_print_the_census_numbers(corpus_census):

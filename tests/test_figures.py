@@ -126,6 +126,18 @@ def _samples() -> dict:
         "knockout_bars": lambda: f.knockout_bars(
             r(size=(3, 2)).clip(0, 1), 0.7, groups=["head 0", "head 1", "all"], paths=("Q", "K"), head=2
         ),
+        "census_grid": lambda: f.census_grid(r(size=(6, 12)), name="weight on [CLS]", chosen=(1, 8), zmax=1.0),
+        "class_grid": lambda: f.class_grid(
+            np.array([["previous", "next", "vertical", "diagonal", "broad", "heterogeneous"] * 2] * 6), chosen=(0, 2)
+        ),
+        "sink_bars": lambda: f.sink_bars(*(r(size=(3, 6)) / 3)),
+        "layer_cosine_chart": lambda: f.layer_cosine_chart(np.array([1.0, 1.0, 0.99, 0.97, 0.95, 0.9, 0.88])),
+        "pruning_chart": lambda: f.pruning_chart(
+            [0.0, 0.1, 0.2],
+            {"importance": [1, 0.99, 0.98], "random": [1, 0.95, 0.9]},
+            {"importance": [1, 1, 0.975], "random": [1, 0.975, 0.9]},
+            band=(0.2, 0.4),
+        ),
     }
 
 

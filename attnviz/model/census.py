@@ -146,8 +146,8 @@ class Census:
         markers = s["to_cls"] + s["to_sep"]
         near = s["self"] + s["previous"] + s["next"]
         reasons = {
-            "previous": f"it puts {s['previous']:.0%} of each row on the previous token (over 50%)",
-            "next": f"it puts {s['next']:.0%} of each row on the next token (over 50%)",
+            "previous": f"on average it puts {s['previous']:.0%} of a row's weight on the previous token (over 50%)",
+            "next": f"on average it puts {s['next']:.0%} of a row's weight on the next token (over 50%)",
             "vertical": f"{markers:.0%} of its weight goes to [CLS] and [SEP] ({s['to_cls']:.0%} and "
             f"{s['to_sep']:.0%}; over 50%): a vertical stripe, which Clark et al. read as a no-op",
             "diagonal": f"{near:.0%} of its weight stays on the piece itself and its neighbours (over 50%)",
