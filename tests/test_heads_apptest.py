@@ -38,7 +38,8 @@ def ready(at: AppTest) -> bool:
 
 
 def app(**params) -> AppTest:
-    return settle(pages_app(PAGE, **params), ready)
+    """The page with every section open (they are closed at first; test_sections_are_closed_at_first)."""
+    return settle(pages_app(PAGE, **{"open": "all", **params}), ready)
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +63,9 @@ def test_a_link_sets_the_view_and_the_grid_is_the_corpus_census(model_ready, cor
     top = np.unravel_index(int(np.argmax(corpus.stats["previous"])), (6, 12))
     want = f"the highest is layer {top[0]}, head {top[1]} ({corpus.stats['previous'][top]:.2f})."
     assert any(want in c for c in captions(at))
-    assert f"**{ui.md_escape(corpus.why(1, 8))}**" in [m.value for m in at.markdown]
+    assert any(
+        m.value.startswith(f"**{ui.md_escape(corpus.why(1, 8))}** On your sentence alone it is ") for m in at.markdown
+    )
 
 
 def test_the_typed_sentence_is_measured_as_torch_says(model_ready, minilm):
@@ -72,7 +75,7 @@ def test_the_typed_sentence_is_measured_as_torch_says(model_ready, minilm):
     want = ref.stats(att, list(pieces.tokens), [len(pieces.ids) - 1])
     np.testing.assert_allclose(grid_z(at), want["entropy"], atol=1e-4)
     np.testing.assert_allclose(decode(figure(at, "heads_pattern")["data"][0]["z"]), att[0, 2], atol=1e-5)
-    table = next(m.value for m in at.markdown if m.value.startswith("| statistic |"))
+    table = next(m.value for m in at.markdown if "| statistic |" in m.value)
     for k, label in census.STATS.items():
         row = next(line for line in table.splitlines() if line.startswith(f"| {label} |"))
         assert float(row.split("|")[3]) == pytest.approx(want[k][0, 2], abs=1.5e-3), k
@@ -156,9 +159,24 @@ def test_stop_keeps_the_points_so_far(model_ready):
     assert f"Stopped after {len(run.curve.fractions)} of 11 points" in " ".join(captions(at))
 
 
+def test_sections_are_closed_at_first_and_open_from_the_url(model_ready, corpus):
+    at = settle(pages_app(PAGE, s=TEXT), ready)
+    assert [e.label for e in at.expander] == [
+        "**MiniLM beside BERT**: where each layer's attention goes, and the papers' figures",
+        "**Remove heads**: what moves when heads are zeroed or made uniform",
+        "**How many heads can go?** The pruning curve",
+    ]
+    charts = [c.proto.id.rsplit("-", 1)[-1] for c in at.get("plotly_chart")]
+    assert charts == ["heads_grid", "heads_pattern"]  # a closed section's code does not run
+    assert census.sink_sentence(corpus) in [m.value for m in at.markdown]  # the finding is said up top
+    at = settle(pages_app(PAGE, s=TEXT, open="remove"), ready)
+    assert [b.label for b in at.button][:1] == [f"The {corpus.count('vertical')} vertical heads"]
+    assert "heads_sinks" not in [c.proto.id.rsplit("-", 1)[-1] for c in at.get("plotly_chart")]
+
+
 @pytest.mark.parametrize("text", ["", "<b>bold</b> & <script>alert(1)</script>", "🙂 你好"])
 def test_bad_or_odd_input_is_a_message_never_a_traceback(model_ready, text):
-    at = pages_app(PAGE, s=text)
+    at = pages_app(PAGE, s=text, open="all")
     at = settle(at, lambda a: ready(a) or any(i.value.startswith("The sentence is empty") for i in a.info))
     assert not at.exception
     if text:

@@ -64,7 +64,8 @@ def census_grid(
         "marker": {"symbol": "square", "size": 30, "color": "rgba(0,0,0,0)"}, "showlegend": False,
         "hovertemplate": f"layer %{{y}}, head %{{x}}<br>{name} = %{{customdata:.4f}}<extra></extra>",
     }  # fmt: skip
-    return _figure([trace, cells], _grid_layout(*z.shape, chosen))
+    n_layers, n_heads = z.shape
+    return _figure([trace, cells], _grid_layout(n_layers, n_heads, chosen))
 
 
 def class_grid(classes: np.ndarray, *, chosen: tuple[int, int] | None = None) -> go.Figure:

@@ -96,6 +96,7 @@ from attnviz.ui.widgets import (  # noqa: F401
     CHART_FORMAT,
     CHART_FORMATS,
     W_SETTINGS,
+    cached_figure,
     chart,
     chart_config,
     compare,

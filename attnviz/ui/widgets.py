@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import streamlit as st
@@ -156,6 +157,18 @@ def chart_config() -> dict:
         "modeBarButtonsToAdd": ["toImage"],
         "toImageButtonOptions": {"format": fmt, "scale": 2 if fmt == "png" else 1},
     }
+
+
+@st.cache_resource(max_entries=256, show_spinner=False)
+def _built(key: tuple, _build: Callable[[], Any]) -> Any:
+    return _build()
+
+
+def cached_figure(key: tuple, build: Callable[[], Any]):
+    """The figure build() returns, built once per server for `key` (hashable: everything the figure depends
+    on) and shared; figures are never changed after they are built, so a rerun that draws the same figure
+    again (a click elsewhere on the page) pays only for sending it."""
+    return _built(key, build)
 
 
 def chart(fig, **kwargs):

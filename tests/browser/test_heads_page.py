@@ -47,7 +47,7 @@ def metric(app) -> float:
 
 
 def test_type_click_a_head_remove_it_and_prune(app, minilm):
-    app.goto("/Heads", over="sentence", stat="previous")
+    app.goto("/Heads", over="sentence", stat="previous", open="all")
     heads_ready(app)
     for text in (FIRST, SECOND):  # the second sentence typed on the same page, as a student would
         app.type_sentence(text)
