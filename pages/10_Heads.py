@@ -242,7 +242,11 @@ if remove.open:
             ab = ui.ablated(settings.sentence, removed, bool(uniform), model)
             how = "given uniform attention" if uniform else "zeroed"
             m1, m2 = st.columns([1, 3])
-            m1.metric("Sentence embedding: cosine to intact", f"{ab.cosine:.4f}")
+            m1.metric(
+                "Cosine to intact",
+                f"{ab.cosine:.4f}",
+                help="The sentence embedding (mean pooling, length 1) with the heads removed, against the intact one.",
+            )
             m1.latex(r"\cos(e, e_{\text{intact}}) = " + f"{ab.cosine:.4f}")
             with m2:
                 ui.chart(figures.layer_cosine_chart(ab.layer_cosine), key="heads_layers")
