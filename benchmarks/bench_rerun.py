@@ -161,16 +161,17 @@ def check_qkspace(n: int) -> Callable[[AppTest, Context], None]:
     return check
 
 
-def switch_head(n: int) -> Callable[[AppTest, Context], None]:
-    """On the learned page (sentence of n pieces, set once): choose the next (layer, head)."""
+def switch_head(n: int, layer_key: str = "learned_layer", head_key: str = "learned_head"):
+    """On a page with a layer and a head box (sentence of n pieces, set once): choose the next (layer, head),
+    as the learned page's boxes or a click on the Heads page's grid does."""
 
     def change(at: AppTest, ctx: Context) -> None:
         if id(at) not in ctx.last:
             ctx.last[id(at)] = ctx.sentence(n)
             at.sidebar.text_input[0].set_value(ctx.last[id(at)]).run(timeout=TIMEOUT)
         k = ctx.counter[id(at)] = ctx.counter.get(id(at), 0) + 1
-        at.number_input(key="learned_layer").set_value(k // 12 % 6)
-        at.number_input(key="learned_head").set_value(k % 12)
+        at.number_input(key=layer_key).set_value(k // 12 % 6)
+        at.number_input(key=head_key).set_value(k % 12)
 
     return change
 
@@ -184,20 +185,6 @@ def check_learned(n: int) -> Callable[[AppTest, Context], None]:
         assert spec.count('"y":[') >= 1 and len(ctx.pieces(ctx.last[id(at)])) == n
 
     return check
-
-
-def click_head(n: int) -> Callable[[AppTest, Context], None]:
-    """On the Heads page (sentence of n pieces, set once): choose the next head, as a click on the grid does."""
-
-    def change(at: AppTest, ctx: Context) -> None:
-        if id(at) not in ctx.last:
-            ctx.last[id(at)] = ctx.sentence(n)
-            at.sidebar.text_input[0].set_value(ctx.last[id(at)]).run(timeout=TIMEOUT)
-        k = ctx.counter[id(at)] = ctx.counter.get(id(at), 0) + 1
-        at.number_input(key="_w_heads_layer").set_value(k // 12 % 6)
-        at.number_input(key="_w_heads_head").set_value(k % 12)
-
-    return change
 
 
 def check_heads(n: int) -> Callable[[AppTest, Context], None]:
@@ -265,7 +252,18 @@ def cases() -> list[Case]:
         out.append(
             Case(f"qkspace-{n}", REAL_APP, QKSPACE_PAGE, n, set_sentence(n), check_qkspace(n), f"minimal-{n}", 3.0)
         )
-        out.append(Case(f"heads-{n}", REAL_APP, HEADS_PAGE, n, click_head(n), check_heads(n), f"minimal-{n}", 3.0))
+        out.append(
+            Case(
+                f"heads-{n}",
+                REAL_APP,
+                HEADS_PAGE,
+                n,
+                switch_head(n, "_w_heads_layer", "_w_heads_head"),
+                check_heads(n),
+                f"minimal-{n}",
+                3.0,
+            )
+        )
     return out
 
 

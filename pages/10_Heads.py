@@ -32,13 +32,7 @@ st.caption(
     "be changed without changing the output (Jain & Wallace 2019), though not always freely (Wiegreffe & Pinter "
     "2019). Removing a head and measuring what moves is the stronger test, and it is below."
 )
-model = ui.minilm()
-if model is None:
-    st.info(
-        "This page needs the MiniLM model, which is not available yet; see the sidebar.",
-        icon=":material/hourglass_top:",
-    )
-    st.stop()
+model = ui.minilm_or_stop()
 job = ui.heads_job(model)
 if not job.census.done():
     ui.wait_for(

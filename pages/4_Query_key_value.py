@@ -34,12 +34,8 @@ source = c1.radio(
     "layer you trained on the Train attention page, on its letter sequence.",
 )
 trained = source == "trained"
-if not trained and model is None:
-    st.info(
-        "This page needs the MiniLM model, which is not available yet; see the sidebar.",
-        icon=":material/hourglass_top:",
-    )
-    st.stop()
+if not trained:
+    model = ui.minilm_or_stop()
 layer, head = (0, 0) if trained else ui.layer_and_head(c2, c3, "qkv")
 part = c4.segmented_control("Show", PARTS, default=PARTS[0], key="qkv_part") or PARTS[0]
 

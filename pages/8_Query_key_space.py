@@ -23,13 +23,7 @@ st.caption(
     "the sentences of a small bundled corpus and for yours, in one plane (as AttentionViz draws them), after two "
     "moves that change no attention weight and bring the two clouds together."
 )
-model = ui.minilm()
-if model is None:
-    st.info(
-        "This page needs the MiniLM model, which is not available yet; see the sidebar.",
-        icon=":material/hourglass_top:",
-    )
-    st.stop()
+model = ui.minilm_or_stop()
 job = ui.qk_corpus(model)
 if not job.future.done():
     ui.wait_for(

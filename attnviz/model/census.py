@@ -184,12 +184,16 @@ def census(
     return Census(stats={k: v / m for k, v in total.items()}, ln_n=ln_n, sequences=m)
 
 
+def of_trace(trace: bert.BertTrace, pieces: Pieces) -> Census:
+    """The census of one text from its forward pass (every layer, [CLS] and [SEP] kept)."""
+    seq = sequence(pieces)
+    return Census(stats=head_stats(trace.attentions, seq), ln_n=float(np.log(len(seq.ids))), sequences=1)
+
+
 def of_text(weights: bert.BertWeights, pieces: Pieces) -> tuple[Census, bert.BertTrace]:
     """The census of one typed text and its forward pass."""
-    seq = sequence(pieces)
-    trace = bert.forward(weights, seq.ids, seq.tokens)
-    stats = head_stats(trace.attentions, seq)
-    return Census(stats=stats, ln_n=float(np.log(len(seq.ids))), sequences=1), trace
+    trace = bert.forward(weights, pieces.ids, pieces.tokens)
+    return of_trace(trace, pieces), trace
 
 
 def corpus_pairs(sentences: Sequence[str], tokenize: Callable[[str], Pieces]) -> list[Seq]:

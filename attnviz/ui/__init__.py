@@ -42,6 +42,7 @@ from attnviz.ui.models import (  # noqa: F401
     learned,
     learned_text,
     minilm,
+    minilm_or_stop,
     model_check,
     model_future,
     own_span,

@@ -93,6 +93,18 @@ def minilm() -> MiniLM | None:
         return None
 
 
+def minilm_or_stop() -> MiniLM:
+    """The loaded model; while it loads (or if it failed) the page says so and stops here."""
+    model = minilm()
+    if model is None:
+        st.info(
+            "This page needs the MiniLM model, which is not available yet; see the sidebar.",
+            icon=":material/hourglass_top:",
+        )
+        st.stop()
+    return model
+
+
 def _model_status() -> None:
     future = _loaded()
     if not future.done():
@@ -257,8 +269,7 @@ def favor_errors(x, exact, ms: tuple[int, ...], factor: float, orthogonal: bool,
 def text_census(text: str, _model: MiniLM) -> census.Census:
     """The census of one typed text (its forward pass is `learned`'s, shared)."""
     pieces, full = learned(text, False, _model)
-    seq = census.sequence(pieces)
-    return census.Census(stats=census.head_stats(full.attentions, seq), ln_n=float(np.log(len(seq.ids))), sequences=1)
+    return census.of_trace(full, pieces)
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
